@@ -1,0 +1,89 @@
+//! `breakwater`: the command line.
+//!
+//! Exit codes: 0 when the command completed (even if some input lines were bad: they get
+//! an error line each), 1 on a fatal error (unreadable data, failed write), 2 on a usage
+//! error (unknown flag, missing input file).
+
+mod bench;
+mod eval;
+mod hash;
+mod scan;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "breakwater",
+    version,
+    about = "Detect, share and disrupt organised-immigration-crime content"
+)]
+struct Cli {
+    /// Data directory (lexicons, model, corpus); default: $BREAKWATER_DATA, ./data, or the
+    /// source tree's data/.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify a JSONL or CSV file (or stdin) offline, one JSON line out per item.
+    Scan(scan::ScanArgs),
+    /// Train the classifier and its calibration on the corpus's training split.
+    Train(train::TrainArgs),
+    /// Measure precision, recall and false-positive rate against a `label` field.
+    Eval(eval::EvalArgs),
+    /// Print `pdq quality md5 sha256 path` for image files.
+    Hash(hash::HashArgs),
+    /// Benchmarks, side by side with a peer implementation.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// An error in how the command was called, as opposed to a failure while running it.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data = cli.data.as_deref();
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(data, args),
+        Command::Train(args) => train::run(data, args),
+        Command::Eval(args) => eval::run(data, args),
+        Command::Hash(args) => hash::run(args),
+        Command::Bench(cmd) => bench::run(data, cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("breakwater: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("breakwater: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads the pipeline from the data directory.
+pub fn load_pipeline(
+    data: Option<&std::path::Path>,
+) -> anyhow::Result<breakwater_pipeline::Pipeline> {
+    use anyhow::Context;
+    let dir = breakwater_pipeline::find_data_dir(data)?;
+    breakwater_pipeline::Pipeline::load(&dir).with_context(|| format!("loading {}", dir.display()))
+}

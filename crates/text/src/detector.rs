@@ -1,0 +1,523 @@
+//! The detector: one text in, an explained assessment out.
+//!
+//! Stages: [`fold`](crate::normalize::fold) → language → lexicon indicators → entities →
+//! model probabilities → [`Evidence`] → calibrated decision. The decision is a small
+//! logistic model over the evidence (trained on out-of-fold predictions by `train`), so the
+//! score is a calibrated probability and each part's contribution can be shown.
+
+use crate::entities::{EntityExtractor, Original};
+use crate::gazetteer::Gazetteer;
+use crate::langid::{primary, Identified, LanguageIdentifier};
+use crate::lexicon::Lexicon;
+use crate::model::{label_of, Features, TextModel, CLASSES};
+use crate::normalize::fold;
+use breakwater_core::{
+    Assessment, Category, Contributions, Entity, EntityKind, Indicator, IndicatorKind, Item,
+    Verdict,
+};
+use serde::{Deserialize, Serialize};
+
+/// Numbers that summarise the evidence about one text; the decision model reads these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Model log-odds that the text is violating OIC content.
+    pub model_violating: f32,
+    /// Model log-odds that the text seeks a smuggler.
+    pub model_solicitation: f32,
+    /// Positive lexicon evidence, with diminishing returns.
+    pub indicators: f32,
+    /// Solicitation lexicon evidence.
+    pub solicitation: f32,
+    /// Context that argues against a violation (magnitude).
+    pub context: f32,
+    /// A phone number, messaging handle or messaging link.
+    pub contact: f32,
+    pub price: f32,
+    /// A route (places or flags) or a named place.
+    pub route: f32,
+    /// The text asks a question.
+    pub question: f32,
+}
+
+impl Evidence {
+    pub const LEN: usize = 9;
+
+    pub fn to_vec(self) -> [f32; Self::LEN] {
+        [
+            self.model_violating,
+            self.model_solicitation,
+            self.indicators,
+            self.solicitation,
+            self.context,
+            self.contact,
+            self.price,
+            self.route,
+            self.question,
+        ]
+    }
+}
+
+/// A logistic model over [`Evidence`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stacker {
+    pub weights: [f32; Evidence::LEN],
+    pub bias: f32,
+}
+
+impl Stacker {
+    pub fn logit(&self, e: &Evidence) -> f32 {
+        self.bias
+            + self
+                .weights
+                .iter()
+                .zip(e.to_vec())
+                .map(|(w, x)| w * x)
+                .sum::<f32>()
+    }
+
+    pub fn probability(&self, e: &Evidence) -> f32 {
+        sigmoid(self.logit(e))
+    }
+
+    /// Fits by gradient descent on the log-loss with a light L2 penalty.
+    pub fn fit(examples: &[(Evidence, bool)]) -> Self {
+        let mut s = Stacker {
+            weights: [0.0; Evidence::LEN],
+            bias: 0.0,
+        };
+        let n = examples.len().max(1) as f32;
+        let lr = 0.5;
+        for _ in 0..3000 {
+            let mut gw = [0.0f32; Evidence::LEN];
+            let mut gb = 0.0;
+            for (e, y) in examples {
+                let d = s.probability(e) - if *y { 1.0 } else { 0.0 };
+                for (g, x) in gw.iter_mut().zip(e.to_vec()) {
+                    *g += d * x;
+                }
+                gb += d;
+            }
+            for (w, g) in s.weights.iter_mut().zip(gw) {
+                *w -= lr * (g / n + 1e-3 * *w);
+            }
+            s.bias -= lr * gb / n;
+        }
+        s
+    }
+}
+
+/// Decision thresholds on the calibrated probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// At or above: `violating`.
+    pub violating: f32,
+    /// At or above (and below `violating`): `review`.
+    pub review: f32,
+    /// Solicitation probability at or above which a text is a solicitation.
+    pub solicitation: f32,
+}
+
+/// The trained decision layer, stored as `data/model/calibration.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub violating: Stacker,
+    pub solicitation: Stacker,
+    pub thresholds: Thresholds,
+}
+
+impl Calibration {
+    /// Hand-set weights for running before any training: lexicon evidence only.
+    pub fn untrained() -> Self {
+        Calibration {
+            violating: Stacker {
+                weights: [0.0, 0.0, 1.2, -0.5, -1.2, 0.8, 0.6, 0.4, -0.5],
+                bias: -2.5,
+            },
+            solicitation: Stacker {
+                weights: [0.0, 0.0, -0.3, 1.5, -0.8, -0.5, 0.0, 0.3, 0.8],
+                bias: -2.0,
+            },
+            thresholds: Thresholds {
+                violating: 0.7,
+                review: 0.35,
+                solicitation: 0.5,
+            },
+        }
+    }
+}
+
+/// Everything detection reads off a text before the model and the decision.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub language: Identified,
+    pub indicators: Vec<Indicator>,
+    pub entities: Vec<Entity>,
+    pub features: Features,
+    pub question: bool,
+}
+
+/// Detection settings that are not learnt.
+#[derive(Debug, Clone)]
+pub struct DetectorConfig {
+    /// Weight factor for a term from a pack of another language than the text's.
+    pub foreign_pack_factor: f32,
+    /// Context magnitude above which a text is never `violating`, only `review`.
+    pub context_guard: f32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            foreign_pack_factor: 0.6,
+            context_guard: 3.0,
+        }
+    }
+}
+
+/// The assembled detector.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    pub(crate) langid: LanguageIdentifier,
+    pub(crate) lexicon: Lexicon,
+    pub(crate) extractor: EntityExtractor,
+    pub(crate) model: TextModel,
+    pub(crate) calibration: Calibration,
+    pub(crate) config: DetectorConfig,
+}
+
+impl Detector {
+    /// Assembles a detector from its parts.
+    pub fn new(
+        langid: LanguageIdentifier,
+        lexicon: Lexicon,
+        gazetteer: Gazetteer,
+        model: TextModel,
+        calibration: Calibration,
+    ) -> Self {
+        Detector {
+            langid,
+            lexicon,
+            extractor: EntityExtractor::new(gazetteer),
+            model,
+            calibration,
+            config: DetectorConfig::default(),
+        }
+    }
+
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    pub fn langid(&self) -> &LanguageIdentifier {
+        &self.langid
+    }
+
+    pub fn model(&self) -> &TextModel {
+        &self.model
+    }
+
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Replaces the model and the decision layer (after training).
+    pub fn with_model(mut self, model: TextModel, calibration: Calibration) -> Self {
+        self.model = model;
+        self.calibration = calibration;
+        self
+    }
+
+    /// Reads the text: language, indicators, entities and model features.
+    pub fn analyse(&self, text: &str, lang_hint: Option<&str>) -> Analysis {
+        let folded = fold(text);
+        let original = Original::new(text);
+        let detected = self.langid.identify(text);
+        let language = match lang_hint.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(hint) => Identified {
+                code: hint.to_string(),
+                language: primary(hint).to_ascii_lowercase(),
+                script: detected.script,
+                confidence: 1.0,
+            },
+            None => detected,
+        };
+        let lexical = &folded.lexical;
+        let terms = self.lexicon.terms();
+        let packs = self.lexicon.packs();
+        let mut indicators: Vec<Indicator> = self
+            .lexicon
+            .find(lexical.as_str())
+            .into_iter()
+            .map(|hit| {
+                let term = &terms[hit.term];
+                let pack = &packs[term.pack];
+                let (start, end) = lexical.original_span(hit.start, hit.end);
+                let native = pack.language == "und"
+                    || primary(&pack.language).eq_ignore_ascii_case(&language.language);
+                let weight = if native || term.weight < 0.0 {
+                    term.weight
+                } else {
+                    term.weight * self.config.foreign_pack_factor
+                };
+                Indicator {
+                    kind: term.kind,
+                    value: term.term.clone(),
+                    text: original.slice(start, end).to_string(),
+                    start,
+                    end,
+                    weight,
+                    category: term.category,
+                    pack: pack.language.clone(),
+                }
+            })
+            .collect();
+        let entities = self
+            .extractor
+            .extract(&original, &folded, &language.language);
+        for route in entities.iter().filter(|e| {
+            e.kind == EntityKind::Route
+                && e.value.len() <= 7
+                && e.text
+                    .chars()
+                    .any(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(&c))
+        }) {
+            indicators.push(Indicator {
+                kind: IndicatorKind::EmojiRoute,
+                value: route.value.clone(),
+                text: route.text.clone(),
+                start: route.start,
+                end: route.end,
+                weight: 1.0,
+                category: Some(Category::SmugglingService),
+                pack: "und".into(),
+            });
+        }
+        indicators.sort_by_key(|i| (i.start, i.end));
+        let question = text.contains(['?', '؟', '？']);
+        Analysis {
+            language,
+            indicators,
+            entities,
+            features: Features::from_lexical(lexical.as_str(), self.model.bits()),
+            question,
+        }
+    }
+
+    /// Summarises an analysis and model probabilities as [`Evidence`].
+    pub fn evidence(analysis: &Analysis, probs: &[f32; CLASSES]) -> Evidence {
+        let logit = |p: f32| (p.clamp(1e-4, 1.0 - 1e-4) / (1.0 - p.clamp(1e-4, 1.0 - 1e-4))).ln();
+        let p_solicitation = probs[1 + Category::Solicitation.index()];
+        let p_violating = 1.0 - probs[0] - p_solicitation;
+        let mut positive: Vec<f32> = Vec::new();
+        let mut solicitation: Vec<f32> = Vec::new();
+        let mut context: Vec<f32> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for ind in &analysis.indicators {
+            // A term repeated is one piece of evidence, not several.
+            if seen.contains(&ind.value.as_str()) {
+                continue;
+            }
+            seen.push(&ind.value);
+            if ind.weight < 0.0 || ind.kind.is_context() {
+                context.push(ind.weight.abs());
+            } else if ind.kind == IndicatorKind::Solicitation {
+                solicitation.push(ind.weight);
+            } else {
+                positive.push(ind.weight);
+            }
+        }
+        let has = |k: EntityKind| analysis.entities.iter().any(|e| e.kind == k);
+        let contact = analysis.entities.iter().any(|e| {
+            e.kind == EntityKind::Phone
+                || e.kind == EntityKind::Handle
+                || e.kind == EntityKind::Email
+        });
+        Evidence {
+            model_violating: logit(p_violating),
+            model_solicitation: logit(p_solicitation),
+            indicators: diminishing(&mut positive, 8.0),
+            solicitation: diminishing(&mut solicitation, 5.0),
+            context: diminishing(&mut context, 6.0),
+            contact: f32::from(u8::from(contact)),
+            price: f32::from(u8::from(has(EntityKind::Price))),
+            route: if has(EntityKind::Route) {
+                1.0
+            } else if has(EntityKind::Place) {
+                0.5
+            } else {
+                0.0
+            },
+            question: f32::from(u8::from(analysis.question)),
+        }
+    }
+
+    /// Assesses one item.
+    pub fn assess(&self, item: &Item) -> Assessment {
+        let analysis = self.analyse(&item.text, item.lang.as_deref());
+        let probs = self.model.predict(&analysis.features);
+        self.decide(&item.id, analysis, &probs)
+    }
+
+    /// Turns an analysis and model probabilities into a verdict with reasons.
+    pub fn decide(&self, id: &str, analysis: Analysis, probs: &[f32; CLASSES]) -> Assessment {
+        let evidence = Self::evidence(&analysis, probs);
+        let cal = &self.calibration;
+        let p_violating = cal.violating.probability(&evidence);
+        let p_solicitation = cal.solicitation.probability(&evidence);
+        let th = &cal.thresholds;
+        let mut reasons = Vec::new();
+
+        let (verdict, category, score) = if p_solicitation >= th.solicitation
+            && p_solicitation >= p_violating
+        {
+            reasons.push(format!(
+                "seeks a smuggler or a crossing (probability {p_solicitation:.2}): warn and help, never penalise"
+            ));
+            (
+                Verdict::Review,
+                Some(Category::Solicitation),
+                p_solicitation,
+            )
+        } else if p_violating >= th.review {
+            let category = self.category(&analysis, probs);
+            let guarded = evidence.context >= self.config.context_guard;
+            let verdict = if p_violating >= th.violating && !guarded {
+                Verdict::Violating
+            } else {
+                Verdict::Review
+            };
+            if guarded && p_violating >= th.violating {
+                reasons.push(format!(
+                    "strong safety, news or help context ({:.1}) keeps this for a person to review",
+                    evidence.context
+                ));
+            }
+            (verdict, Some(category), p_violating)
+        } else {
+            (Verdict::Benign, None, p_violating)
+        };
+
+        let w = &cal.violating.weights;
+        let contributions = Contributions {
+            model: w[0] * evidence.model_violating,
+            indicators: w[2] * evidence.indicators,
+            entities: w[5] * evidence.contact + w[6] * evidence.price + w[7] * evidence.route,
+            context: w[4] * evidence.context,
+            matches: 0.0,
+        };
+        explain(&analysis, probs, &evidence, &mut reasons);
+        Assessment {
+            id: id.to_string(),
+            verdict,
+            category,
+            score,
+            language: analysis.language.language,
+            script: analysis.language.script.to_string(),
+            indicators: analysis.indicators,
+            entities: analysis.entities,
+            matches: Vec::new(),
+            intervention: None,
+            contributions,
+            reasons,
+        }
+    }
+
+    /// The violating category: the model's probabilities, moved by the categories that
+    /// indicators point to.
+    fn category(&self, analysis: &Analysis, probs: &[f32; CLASSES]) -> Category {
+        let mut best = (Category::SmugglingService, f32::MIN);
+        for c in Category::ALL.iter().copied().filter(|c| c.is_violating()) {
+            let lexical: f32 = analysis
+                .indicators
+                .iter()
+                .filter(|i| i.category == Some(c) && i.weight > 0.0)
+                .map(|i| i.weight)
+                .sum();
+            let score = (probs[1 + c.index()] + 1e-3).ln() + 0.7 * lexical;
+            if score > best.1 {
+                best = (c, score);
+            }
+        }
+        best.0
+    }
+}
+
+fn explain(
+    analysis: &Analysis,
+    probs: &[f32; CLASSES],
+    evidence: &Evidence,
+    reasons: &mut Vec<String>,
+) {
+    let (top, p) = probs
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(k, p)| (label_of(k), *p))
+        .unwrap_or((None, 0.0));
+    reasons.push(format!(
+        "model: most likely {} ({p:.2})",
+        top.map_or("benign", |c| c.as_str())
+    ));
+    let positive: Vec<String> = analysis
+        .indicators
+        .iter()
+        .filter(|i| i.weight > 0.0)
+        .take(6)
+        .map(|i| format!("{} \"{}\"", kind_name(i.kind), i.text))
+        .collect();
+    if !positive.is_empty() {
+        reasons.push(format!("indicators: {}", positive.join(", ")));
+    }
+    let contacts: Vec<String> = analysis
+        .entities
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntityKind::Phone | EntityKind::Handle | EntityKind::Price | EntityKind::Route
+            )
+        })
+        .take(4)
+        .map(|e| e.value.clone())
+        .collect();
+    if !contacts.is_empty() {
+        reasons.push(format!("entities: {}", contacts.join(", ")));
+    }
+    if evidence.context > 0.0 {
+        let context: Vec<String> = analysis
+            .indicators
+            .iter()
+            .filter(|i| i.weight < 0.0)
+            .take(4)
+            .map(|i| format!("{} \"{}\"", kind_name(i.kind), i.text))
+            .collect();
+        reasons.push(format!(
+            "context against a violation: {}",
+            context.join(", ")
+        ));
+    }
+}
+
+fn kind_name(kind: IndicatorKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Sums weights strongest first, each counting less than the one before, up to a cap:
+/// ten weak hints are not proof.
+fn diminishing(weights: &mut [f32], cap: f32) -> f32 {
+    weights.sort_by(|a, b| b.total_cmp(a));
+    let mut factor = 1.0;
+    let mut sum = 0.0;
+    for w in weights.iter() {
+        sum += w * factor;
+        factor *= 0.8;
+    }
+    sum.min(cap)
+}
+
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}

@@ -1,0 +1,137 @@
+//! Training: the classifier on the corpus's training split, and the decision layer on
+//! out-of-fold predictions, so that its probabilities are calibrated on text the
+//! classifier did not see.
+
+use crate::corpus::Example;
+use crate::detector::{Calibration, Detector, Evidence, Stacker, Thresholds};
+use crate::model::{class_of, Features, TextModel, TrainConfig, CLASSES};
+use breakwater_core::Category;
+
+/// What training measured, for the command's report.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub examples: usize,
+    pub folds: usize,
+    /// Out-of-fold recall of violating examples at the chosen threshold.
+    pub oof_recall: f32,
+    /// Out-of-fold share of benign examples above the violating threshold.
+    pub oof_false_positive_rate: f32,
+    pub thresholds: Thresholds,
+}
+
+/// Trains a model and its calibration on `examples` (which must exclude the held-out split).
+pub fn train(
+    detector: &Detector,
+    examples: &[Example],
+    config: &TrainConfig,
+    folds: usize,
+) -> (TextModel, Calibration, TrainReport) {
+    let folds = folds.max(2);
+    let analyses: Vec<_> = examples
+        .iter()
+        .map(|e| detector.analyse(&e.text, None))
+        .collect();
+    let data: Vec<(Features, usize)> = analyses
+        .iter()
+        .zip(examples)
+        .map(|(a, e)| (a.features.clone(), class_of(e.category())))
+        .collect();
+
+    // Out-of-fold probabilities, folds trained in parallel.
+    let mut oof: Vec<[f32; CLASSES]> = vec![[0.0; CLASSES]; examples.len()];
+    let per_fold: Vec<Vec<(usize, [f32; CLASSES])>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..folds)
+            .map(|k| {
+                let data = &data;
+                scope.spawn(move || {
+                    let train: Vec<(Features, usize)> = data
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % folds != k)
+                        .map(|(_, d)| d.clone())
+                        .collect();
+                    let model = TextModel::train(&train, config);
+                    data.iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % folds == k)
+                        .map(|(i, (x, _))| (i, model.predict(x)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a training fold panicked"))
+            .collect()
+    });
+    for (i, p) in per_fold.into_iter().flatten() {
+        oof[i] = p;
+    }
+
+    let evidence: Vec<Evidence> = analyses
+        .iter()
+        .zip(&oof)
+        .map(|(a, p)| Detector::evidence(a, p))
+        .collect();
+    let violating: Vec<(Evidence, bool)> = evidence
+        .iter()
+        .zip(examples)
+        .map(|(e, x)| (*e, x.category().is_some_and(Category::is_violating)))
+        .collect();
+    let solicitation: Vec<(Evidence, bool)> = evidence
+        .iter()
+        .zip(examples)
+        .map(|(e, x)| (*e, x.category() == Some(Category::Solicitation)))
+        .collect();
+    let v = Stacker::fit(&violating);
+    let s = Stacker::fit(&solicitation);
+
+    // The violating threshold: the lowest that keeps out-of-fold false positives on
+    // benign look-alikes at or under 1%, and never below 0.5.
+    let benign: Vec<f32> = violating
+        .iter()
+        .zip(examples)
+        .filter(|(_, x)| x.category().is_none())
+        .map(|((e, _), _)| v.probability(e))
+        .collect();
+    let positives: Vec<f32> = violating
+        .iter()
+        .filter(|(_, y)| *y)
+        .map(|(e, _)| v.probability(e))
+        .collect();
+    let fpr =
+        |t: f32| benign.iter().filter(|p| **p >= t).count() as f32 / benign.len().max(1) as f32;
+    let recall = |t: f32| {
+        positives.iter().filter(|p| **p >= t).count() as f32 / positives.len().max(1) as f32
+    };
+    let mut threshold = 0.95;
+    for step in 0..=45 {
+        let t = 0.5 + step as f32 * 0.01;
+        if fpr(t) <= 0.01 {
+            threshold = t;
+            break;
+        }
+    }
+    let thresholds = Thresholds {
+        violating: threshold,
+        review: (threshold * 0.5).min(0.35),
+        solicitation: 0.5,
+    };
+    let report = TrainReport {
+        examples: examples.len(),
+        folds,
+        oof_recall: recall(threshold),
+        oof_false_positive_rate: fpr(threshold),
+        thresholds: thresholds.clone(),
+    };
+    let model = TextModel::train(&data, config);
+    (
+        model,
+        Calibration {
+            violating: v,
+            solicitation: s,
+            thresholds,
+        },
+        report,
+    )
+}
