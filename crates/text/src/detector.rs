@@ -17,50 +17,64 @@ use breakwater_core::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The features of the evidence about one text, by position in [`Evidence::values`].
+pub mod feature {
+    pub const MODEL_VIOLATING: usize = 0;
+    pub const MODEL_SOLICITATION: usize = 1;
+    pub const MODEL_BENIGN: usize = 2;
+    /// Positive lexicon evidence, one group per family of indicator kinds.
+    pub const CODEWORD: usize = 3;
+    pub const SMUGGLER: usize = 4;
+    pub const ROUTE_TRANSPORT: usize = 5;
+    pub const GUARANTEE: usize = 6;
+    pub const PAYMENT_PRICE: usize = 7;
+    pub const CONTACT_SCHEDULE: usize = 8;
+    pub const DOCUMENT: usize = 9;
+    pub const RECRUITMENT: usize = 10;
+    pub const CLAIMS: usize = 11;
+    pub const EVASION: usize = 12;
+    pub const SOLICITATION: usize = 13;
+    /// Context against a violation, by kind (magnitudes).
+    pub const COUNTER: usize = 14;
+    pub const NEWS: usize = 15;
+    pub const HELP: usize = 16;
+    pub const LEGIT: usize = 17;
+    /// Entities.
+    pub const CONTACT: usize = 18;
+    pub const PRICE: usize = 19;
+    pub const ROUTE: usize = 20;
+    pub const QUESTION: usize = 21;
+    /// All positive lexicon evidence together, and its interactions with an offer's
+    /// practical parts: a contact or a price beside smuggling vocabulary is an advert.
+    pub const INDICATORS: usize = 22;
+    pub const INDICATORS_X_CONTACT: usize = 23;
+    pub const INDICATORS_X_PRICE: usize = 24;
+    pub const CONTEXT: usize = 25;
+    pub const MODEL_X_CONTEXT: usize = 26;
+    pub const LEN: usize = 27;
+}
+
 /// Numbers that summarise the evidence about one text; the decision model reads these.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
-    /// Model log-odds that the text is violating OIC content.
-    pub model_violating: f32,
-    /// Model log-odds that the text seeks a smuggler.
-    pub model_solicitation: f32,
-    /// Positive lexicon evidence, with diminishing returns.
-    pub indicators: f32,
-    /// Solicitation lexicon evidence.
-    pub solicitation: f32,
-    /// Context that argues against a violation (magnitude).
-    pub context: f32,
-    /// A phone number, messaging handle or messaging link.
-    pub contact: f32,
-    pub price: f32,
-    /// A route (places or flags) or a named place.
-    pub route: f32,
-    /// The text asks a question.
-    pub question: f32,
+    pub values: [f32; feature::LEN],
 }
 
 impl Evidence {
-    pub const LEN: usize = 9;
+    pub fn get(&self, f: usize) -> f32 {
+        self.values[f]
+    }
 
-    pub fn to_vec(self) -> [f32; Self::LEN] {
-        [
-            self.model_violating,
-            self.model_solicitation,
-            self.indicators,
-            self.solicitation,
-            self.context,
-            self.contact,
-            self.price,
-            self.route,
-            self.question,
-        ]
+    /// Total context magnitude.
+    pub fn context(&self) -> f32 {
+        self.values[feature::CONTEXT]
     }
 }
 
 /// A logistic model over [`Evidence`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stacker {
-    pub weights: [f32; Evidence::LEN],
+    pub weights: Vec<f32>,
     pub bias: f32,
 }
 
@@ -70,7 +84,7 @@ impl Stacker {
             + self
                 .weights
                 .iter()
-                .zip(e.to_vec())
+                .zip(e.values)
                 .map(|(w, x)| w * x)
                 .sum::<f32>()
     }
@@ -79,28 +93,41 @@ impl Stacker {
         sigmoid(self.logit(e))
     }
 
-    /// Fits by gradient descent on the log-loss with a light L2 penalty.
+    /// The part of the logit that a set of features contributes.
+    pub fn contribution(&self, e: &Evidence, features: &[usize]) -> f32 {
+        features
+            .iter()
+            .map(|&f| self.weights.get(f).copied().unwrap_or(0.0) * e.values[f])
+            .sum()
+    }
+
+    /// Fits by gradient descent (AdaGrad steps) on the log-loss with a light L2 penalty.
     pub fn fit(examples: &[(Evidence, bool)]) -> Self {
         let mut s = Stacker {
-            weights: [0.0; Evidence::LEN],
+            weights: vec![0.0; feature::LEN],
             bias: 0.0,
         };
         let n = examples.len().max(1) as f32;
-        let lr = 0.5;
-        for _ in 0..3000 {
-            let mut gw = [0.0f32; Evidence::LEN];
+        let lr = 0.3;
+        let mut g2 = vec![1e-8f32; feature::LEN + 1];
+        for _ in 0..1500 {
+            let mut gw = vec![0.0f32; feature::LEN];
             let mut gb = 0.0;
             for (e, y) in examples {
                 let d = s.probability(e) - if *y { 1.0 } else { 0.0 };
-                for (g, x) in gw.iter_mut().zip(e.to_vec()) {
+                for (g, x) in gw.iter_mut().zip(e.values) {
                     *g += d * x;
                 }
                 gb += d;
             }
-            for (w, g) in s.weights.iter_mut().zip(gw) {
-                *w -= lr * (g / n + 1e-3 * *w);
+            for (k, (w, g)) in s.weights.iter_mut().zip(gw).enumerate() {
+                let grad = g / n + 1e-3 * *w;
+                g2[k] += grad * grad;
+                *w -= lr * grad / g2[k].sqrt();
             }
-            s.bias -= lr * gb / n;
+            let grad = gb / n;
+            g2[feature::LEN] += grad * grad;
+            s.bias -= lr * grad / g2[feature::LEN].sqrt();
         }
         s
     }
@@ -128,13 +155,25 @@ pub struct Calibration {
 impl Calibration {
     /// Hand-set weights for running before any training: lexicon evidence only.
     pub fn untrained() -> Self {
+        use feature::*;
+        let mut v = vec![0.0; LEN];
+        v[INDICATORS] = 1.2;
+        v[CONTEXT] = -1.2;
+        v[CONTACT] = 0.8;
+        v[PRICE] = 0.6;
+        v[QUESTION] = -0.5;
+        v[SOLICITATION] = -0.5;
+        let mut s = vec![0.0; LEN];
+        s[SOLICITATION] = 1.5;
+        s[QUESTION] = 0.8;
+        s[CONTEXT] = -0.8;
         Calibration {
             violating: Stacker {
-                weights: [0.0, 0.0, 1.2, -0.5, -1.2, 0.8, 0.6, 0.4, -0.5],
+                weights: v,
                 bias: -2.5,
             },
             solicitation: Stacker {
-                weights: [0.0, 0.0, -0.3, 1.5, -0.8, -0.5, 0.0, 0.3, 0.8],
+                weights: s,
                 bias: -2.0,
             },
             thresholds: Thresholds {
@@ -305,12 +344,14 @@ impl Detector {
 
     /// Summarises an analysis and model probabilities as [`Evidence`].
     pub fn evidence(analysis: &Analysis, probs: &[f32; CLASSES]) -> Evidence {
-        let logit = |p: f32| (p.clamp(1e-4, 1.0 - 1e-4) / (1.0 - p.clamp(1e-4, 1.0 - 1e-4))).ln();
+        use feature::*;
+        let logit = |p: f32| {
+            let p = p.clamp(1e-4, 1.0 - 1e-4);
+            (p / (1.0 - p)).ln()
+        };
         let p_solicitation = probs[1 + Category::Solicitation.index()];
         let p_violating = 1.0 - probs[0] - p_solicitation;
-        let mut positive: Vec<f32> = Vec::new();
-        let mut solicitation: Vec<f32> = Vec::new();
-        let mut context: Vec<f32> = Vec::new();
+        let mut groups: Vec<Vec<f32>> = vec![Vec::new(); LEN];
         let mut seen: Vec<&str> = Vec::new();
         for ind in &analysis.indicators {
             // A term repeated is one piece of evidence, not several.
@@ -318,37 +359,58 @@ impl Detector {
                 continue;
             }
             seen.push(&ind.value);
-            if ind.weight < 0.0 || ind.kind.is_context() {
-                context.push(ind.weight.abs());
-            } else if ind.kind == IndicatorKind::Solicitation {
-                solicitation.push(ind.weight);
+            let group = match ind.kind {
+                IndicatorKind::Codeword => CODEWORD,
+                IndicatorKind::Smuggler => SMUGGLER,
+                IndicatorKind::Route | IndicatorKind::Transport | IndicatorKind::EmojiRoute => {
+                    ROUTE_TRANSPORT
+                }
+                IndicatorKind::Guarantee => GUARANTEE,
+                IndicatorKind::Payment | IndicatorKind::Price => PAYMENT_PRICE,
+                IndicatorKind::Contact | IndicatorKind::Schedule => CONTACT_SCHEDULE,
+                IndicatorKind::Document => DOCUMENT,
+                IndicatorKind::Recruitment => RECRUITMENT,
+                IndicatorKind::SuccessStory | IndicatorKind::PolicyClaim => CLAIMS,
+                IndicatorKind::Evasion => EVASION,
+                IndicatorKind::Solicitation => SOLICITATION,
+                IndicatorKind::Counter => COUNTER,
+                IndicatorKind::News => NEWS,
+                IndicatorKind::Help => HELP,
+                IndicatorKind::Legit => LEGIT,
+            };
+            if ind.weight < 0.0 && !ind.kind.is_context() {
+                groups[COUNTER].push(ind.weight.abs());
             } else {
-                positive.push(ind.weight);
+                groups[group].push(ind.weight.abs());
             }
         }
-        let has = |k: EntityKind| analysis.entities.iter().any(|e| e.kind == k);
-        let contact = analysis.entities.iter().any(|e| {
-            e.kind == EntityKind::Phone
-                || e.kind == EntityKind::Handle
-                || e.kind == EntityKind::Email
-        });
-        Evidence {
-            model_violating: logit(p_violating),
-            model_solicitation: logit(p_solicitation),
-            indicators: diminishing(&mut positive, 8.0),
-            solicitation: diminishing(&mut solicitation, 5.0),
-            context: diminishing(&mut context, 6.0),
-            contact: f32::from(u8::from(contact)),
-            price: f32::from(u8::from(has(EntityKind::Price))),
-            route: if has(EntityKind::Route) {
-                1.0
-            } else if has(EntityKind::Place) {
-                0.5
-            } else {
-                0.0
-            },
-            question: f32::from(u8::from(analysis.question)),
+        let mut v = [0.0f32; LEN];
+        for (f, weights) in groups.iter_mut().enumerate() {
+            v[f] = diminishing(weights, 4.0);
         }
+        let positive: Vec<f32> = (CODEWORD..=EVASION).map(|f| v[f]).collect();
+        v[INDICATORS] = positive.iter().sum::<f32>().min(8.0);
+        v[CONTEXT] = (v[COUNTER] + v[NEWS] + v[HELP] + v[LEGIT]).min(8.0);
+        let has = |k: EntityKind| analysis.entities.iter().any(|e| e.kind == k);
+        v[CONTACT] = f32::from(u8::from(
+            has(EntityKind::Phone) || has(EntityKind::Handle) || has(EntityKind::Email),
+        ));
+        v[PRICE] = f32::from(u8::from(has(EntityKind::Price)));
+        v[ROUTE] = if has(EntityKind::Route) {
+            1.0
+        } else if has(EntityKind::Place) {
+            0.5
+        } else {
+            0.0
+        };
+        v[QUESTION] = f32::from(u8::from(analysis.question));
+        v[MODEL_VIOLATING] = logit(p_violating);
+        v[MODEL_SOLICITATION] = logit(p_solicitation);
+        v[MODEL_BENIGN] = logit(probs[0]);
+        v[INDICATORS_X_CONTACT] = v[INDICATORS] * v[CONTACT];
+        v[INDICATORS_X_PRICE] = v[INDICATORS] * v[PRICE];
+        v[MODEL_X_CONTEXT] = v[MODEL_VIOLATING] * v[CONTEXT].min(3.0) / 3.0;
+        Evidence { values: v }
     }
 
     /// Assesses one item.
@@ -380,7 +442,7 @@ impl Detector {
             )
         } else if p_violating >= th.review {
             let category = self.category(&analysis, probs);
-            let guarded = evidence.context >= self.config.context_guard;
+            let guarded = evidence.context() >= self.config.context_guard;
             let verdict = if p_violating >= th.violating && !guarded {
                 Verdict::Violating
             } else {
@@ -389,7 +451,7 @@ impl Detector {
             if guarded && p_violating >= th.violating {
                 reasons.push(format!(
                     "strong safety, news or help context ({:.1}) keeps this for a person to review",
-                    evidence.context
+                    evidence.context()
                 ));
             }
             (verdict, Some(category), p_violating)
@@ -397,12 +459,39 @@ impl Detector {
             (Verdict::Benign, None, p_violating)
         };
 
-        let w = &cal.violating.weights;
+        use feature::*;
+        let v = &cal.violating;
         let contributions = Contributions {
-            model: w[0] * evidence.model_violating,
-            indicators: w[2] * evidence.indicators,
-            entities: w[5] * evidence.contact + w[6] * evidence.price + w[7] * evidence.route,
-            context: w[4] * evidence.context,
+            model: v.contribution(
+                &evidence,
+                &[
+                    MODEL_VIOLATING,
+                    MODEL_SOLICITATION,
+                    MODEL_BENIGN,
+                    MODEL_X_CONTEXT,
+                ],
+            ),
+            indicators: v.contribution(
+                &evidence,
+                &[
+                    CODEWORD,
+                    SMUGGLER,
+                    ROUTE_TRANSPORT,
+                    GUARANTEE,
+                    PAYMENT_PRICE,
+                    CONTACT_SCHEDULE,
+                    DOCUMENT,
+                    RECRUITMENT,
+                    CLAIMS,
+                    EVASION,
+                    SOLICITATION,
+                    INDICATORS,
+                    INDICATORS_X_CONTACT,
+                    INDICATORS_X_PRICE,
+                ],
+            ),
+            entities: v.contribution(&evidence, &[CONTACT, PRICE, ROUTE, QUESTION]),
+            context: v.contribution(&evidence, &[COUNTER, NEWS, HELP, LEGIT, CONTEXT]),
             matches: 0.0,
         };
         explain(&analysis, probs, &evidence, &mut reasons);
@@ -483,7 +572,7 @@ fn explain(
     if !contacts.is_empty() {
         reasons.push(format!("entities: {}", contacts.join(", ")));
     }
-    if evidence.context > 0.0 {
+    if evidence.context() > 0.0 {
         let context: Vec<String> = analysis
             .indicators
             .iter()

@@ -8,9 +8,9 @@
 
 use crate::gazetteer::Gazetteer;
 use crate::normalize::{Folded, View};
+use crate::script::CharClass;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use breakwater_core::{Entity, EntityKind, Span};
-use phonenumber::country::Id as CountryId;
 
 /// Character offsets of an original text, to cut it by code-point spans.
 #[derive(Debug)]
@@ -364,11 +364,11 @@ impl EntityExtractor {
                 let bounded = text[..m.start()]
                     .chars()
                     .next_back()
-                    .is_none_or(|c| !c.is_alphanumeric())
+                    .is_none_or(|c| !c.is_alnum_fast())
                     && text[m.end()..]
                         .chars()
                         .next()
-                        .is_none_or(|c| !c.is_alphanumeric() || c.is_ascii_digit());
+                        .is_none_or(|c| !c.is_alnum_fast() || c.is_ascii_digit());
                 let cjk = text[m.start()..]
                     .chars()
                     .next()
@@ -506,9 +506,9 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     let mut iter = text.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
         let mut end = i + c.len_utf8();
-        if c.is_alphanumeric() {
+        if c.is_alnum_fast() {
             while let Some(&(j, d)) = iter.peek() {
-                if !d.is_alphanumeric() {
+                if !d.is_alnum_fast() {
                     break;
                 }
                 end = j + d.len_utf8();
@@ -551,7 +551,7 @@ fn phones(
             || number_word(t.text).is_some();
         if !starts_number
             || (i > 0
-                && toks[i - 1].text.chars().all(char::is_alphanumeric)
+                && toks[i - 1].text.chars().all(CharClass::is_alnum_fast)
                 && !toks[i - 1].text.is_empty()
                 && toks[i - 1].end == t.start)
         {
@@ -638,34 +638,7 @@ fn read_phone(
     international: bool,
     language: &str,
 ) -> Option<(String, Option<String>)> {
-    let e164 = |n: &phonenumber::PhoneNumber| n.format().mode(phonenumber::Mode::E164).to_string();
-    let country_of =
-        |n: &phonenumber::PhoneNumber| n.country().id().map(|id| id.as_ref().to_string());
-    if international {
-        let bare = digits.trim_start_matches("00");
-        let number = phonenumber::parse(None, format!("+{bare}")).ok();
-        return match number {
-            Some(n) if n.is_valid() => Some((e164(&n), country_of(&n))),
-            // An unassigned range is still a contact in an advert; keep it without a country.
-            _ if bare.len() >= 9 => {
-                Some((format!("+{bare}"), number.as_ref().and_then(country_of)))
-            }
-            _ => None,
-        };
-    }
-    for region in regions_for(language) {
-        let Ok(id) = region.parse::<CountryId>() else {
-            continue;
-        };
-        if let Ok(n) = phonenumber::parse(Some(id), digits) {
-            if n.is_valid() {
-                return Some((e164(&n), country_of(&n)));
-            }
-        }
-    }
-    // National-format mobile numbers of unknown country still identify a contact.
-    (digits.starts_with('0') && (10..=12).contains(&digits.len()))
-        .then(|| (digits.to_string(), None))
+    crate::phone::read(digits, international, regions_for(language))
 }
 
 fn nearest_platform(mentions: &[PlatformMention], start: usize, end: usize) -> Option<String> {

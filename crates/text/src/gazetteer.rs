@@ -2,6 +2,7 @@
 
 use crate::normalize::fold_term;
 use crate::script::script_of;
+use crate::script::CharClass;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -131,11 +132,11 @@ impl Gazetteer {
                 free || (lexical[..m.start()]
                     .chars()
                     .next_back()
-                    .is_none_or(|c| !c.is_alphanumeric())
+                    .is_none_or(|c| !c.is_alnum_fast())
                     && lexical[m.end()..]
                         .chars()
                         .next()
-                        .is_none_or(|c| !c.is_alphanumeric()))
+                        .is_none_or(|c| !c.is_alnum_fast()))
             })
             .map(|m| PlaceHit {
                 place: self.pattern_place[m.pattern().as_usize()],

@@ -8,6 +8,7 @@
 //! milliseconds, so adding a language is adding a sample file.
 
 use crate::hashing::{bucket, mix, seed};
+use crate::script::CharClass;
 use crate::script::{dominant_script, script_of, Script};
 use std::collections::HashMap;
 
@@ -79,7 +80,7 @@ fn for_each_feature(text: &str, mut f: impl FnMut(usize)) {
         word.clear();
     };
     for c in text.chars() {
-        if c.is_alphanumeric() {
+        if c.is_alnum_fast() {
             for l in c.to_lowercase() {
                 word.push(l);
             }

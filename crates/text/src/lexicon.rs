@@ -6,6 +6,7 @@
 //! text's counts for less (see [`crate::detector`]).
 
 use crate::normalize::fold_term;
+use crate::script::CharClass;
 use crate::script::{script_of, Script};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use breakwater_core::{Category, IndicatorKind};
@@ -259,13 +260,13 @@ fn boundary_before(text: &str, at: usize) -> bool {
     text[..at]
         .chars()
         .next_back()
-        .is_none_or(|c| !c.is_alphanumeric())
+        .is_none_or(|c| !c.is_alnum_fast())
 }
 
 fn boundary_after(text: &str, at: usize) -> bool {
     text.get(at..)
         .and_then(|s| s.chars().next())
-        .is_none_or(|c| !c.is_alphanumeric())
+        .is_none_or(|c| !c.is_alnum_fast())
 }
 
 #[cfg(test)]

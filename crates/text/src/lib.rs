@@ -14,6 +14,7 @@ pub mod lexicon;
 pub mod load;
 pub mod model;
 pub mod normalize;
+mod phone;
 pub mod script;
 pub mod train;
 

@@ -15,6 +15,7 @@
 //!   spaces. Lexicons and the classifier read it. Lexicon terms go through the same function,
 //!   so a term and its obfuscated forms meet in the same spelling.
 
+use crate::script::CharClass;
 use unicode_normalization::char::decompose_compatible;
 
 /// A text in one normalised view, with the origin of each of its characters.
@@ -178,9 +179,9 @@ fn is_letter_separator(c: char) -> bool {
 fn join_split_letters(units: &mut Vec<Unit>) {
     let n = units.len();
     let single = |i: usize| -> bool {
-        units[i].c.is_alphanumeric()
-            && (i == 0 || !units[i - 1].c.is_alphanumeric())
-            && (i + 1 == n || !units[i + 1].c.is_alphanumeric())
+        units[i].c.is_alnum_fast()
+            && (i == 0 || !units[i - 1].c.is_alnum_fast())
+            && (i + 1 == n || !units[i + 1].c.is_alnum_fast())
     };
     let mut drop = vec![false; n];
     let mut i = 0;
@@ -192,11 +193,11 @@ fn join_split_letters(units: &mut Vec<Unit>) {
         // Extend the run: letter, separator, letter, separator, ...
         let mut end = i;
         let mut letters = 1;
-        let mut alphabetic = usize::from(units[i].c.is_alphabetic());
+        let mut alphabetic = usize::from(units[i].c.is_alpha_fast());
         while end + 2 < n && is_letter_separator(units[end + 1].c) && single(end + 2) {
             end += 2;
             letters += 1;
-            alphabetic += usize::from(units[end].c.is_alphabetic());
+            alphabetic += usize::from(units[end].c.is_alpha_fast());
         }
         // Digits alone are phone numbers and prices: entities read those.
         if letters >= 3 && alphabetic * 2 >= letters + 1 {
@@ -256,13 +257,13 @@ fn latin_confusable(c: char) -> Option<char> {
 fn map_mixed_script_homoglyphs(units: &mut [Unit]) {
     let mut start = 0;
     while start < units.len() {
-        if !units[start].c.is_alphanumeric() {
+        if !units[start].c.is_alnum_fast() {
             start += 1;
             continue;
         }
         let mut end = start;
         let (mut latin, mut foreign) = (0, 0);
-        while end < units.len() && units[end].c.is_alphanumeric() {
+        while end < units.len() && units[end].c.is_alnum_fast() {
             let c = units[end].c;
             if is_latin(c) {
                 latin += 1;
@@ -315,10 +316,10 @@ fn is_word_break(c: char) -> bool {
 /// `@`, `$` and `!` standing for letters: followed by a letter, and for `!` also preceded
 /// by one (`p@y`, `$afe`, `n!ght`).
 fn is_leet_symbol(units: &[Unit], i: usize) -> bool {
-    let next_is_letter = units.get(i + 1).is_some_and(|u| u.c.is_alphabetic());
+    let next_is_letter = units.get(i + 1).is_some_and(|u| u.c.is_alpha_fast());
     match units[i].c {
         '@' | '$' => next_is_letter,
-        '!' => next_is_letter && i > 0 && units[i - 1].c.is_alphabetic(),
+        '!' => next_is_letter && i > 0 && units[i - 1].c.is_alpha_fast(),
         _ => false,
     }
 }
@@ -338,7 +339,7 @@ fn lexical_view(units: &[Unit]) -> View {
         }
         // A word: alphanumerics, plus leet symbols between letters (`p@y`, `$afe`).
         let mut end = i;
-        while end < units.len() && (units[end].c.is_alphanumeric() || is_leet_symbol(units, end)) {
+        while end < units.len() && (units[end].c.is_alnum_fast() || is_leet_symbol(units, end)) {
             end += 1;
         }
         if end == i {
@@ -355,7 +356,7 @@ fn lexical_view(units: &[Unit]) -> View {
         }
         let word = &units[i..end];
         let has_latin = word.iter().any(|w| is_latin(w.c));
-        let has_digit_or_symbol = word.iter().any(|w| !w.c.is_alphabetic());
+        let has_digit_or_symbol = word.iter().any(|w| !w.c.is_alpha_fast());
         let mut last: Option<char> = None;
         for w in word {
             let mut c = w.c;
@@ -365,7 +366,7 @@ fn lexical_view(units: &[Unit]) -> View {
                 }
             }
             // Collapse runs of one letter ("boooat" → "boat"); digits keep their count.
-            if c.is_alphabetic() && last == Some(c) {
+            if c.is_alpha_fast() && last == Some(c) {
                 let k = view.origin.len() - 1;
                 view.origin[k].1 = w.to;
                 continue;

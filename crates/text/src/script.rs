@@ -52,7 +52,7 @@ pub fn script_of(c: char) -> Option<Script> {
     if c.is_ascii() {
         return c.is_ascii_alphabetic().then_some(Script::Latin);
     }
-    if !c.is_alphabetic() {
+    if !c.is_alpha_fast() {
         return None;
     }
     Some(match c as u32 {
@@ -124,5 +124,64 @@ mod tests {
         assert_eq!(dominant_script("走线 WeChat"), Some(Script::Han));
         assert_eq!(dominant_script("ስደት"), Some(Script::Ethiopic));
         assert_eq!(dominant_script("123 🚤"), None);
+    }
+}
+
+/// Fast Unicode character classes for the hot loops: the standard library's tables are a
+/// binary search per non-ASCII character, and every text is walked several times.
+pub trait CharClass {
+    /// `char::is_alphanumeric`, from a bitmap for the Basic Multilingual Plane.
+    fn is_alnum_fast(self) -> bool;
+    /// `char::is_alphabetic`, from a bitmap for the Basic Multilingual Plane.
+    fn is_alpha_fast(self) -> bool;
+}
+
+struct Bitmaps {
+    alnum: Vec<u64>,
+    alpha: Vec<u64>,
+}
+
+fn bitmaps() -> &'static Bitmaps {
+    static MAPS: std::sync::OnceLock<Bitmaps> = std::sync::OnceLock::new();
+    MAPS.get_or_init(|| {
+        let mut alnum = vec![0u64; 1024];
+        let mut alpha = vec![0u64; 1024];
+        for cp in 0u32..0x10000 {
+            if let Some(c) = char::from_u32(cp) {
+                if c.is_alphanumeric() {
+                    alnum[(cp >> 6) as usize] |= 1 << (cp & 63);
+                }
+                if c.is_alphabetic() {
+                    alpha[(cp >> 6) as usize] |= 1 << (cp & 63);
+                }
+            }
+        }
+        Bitmaps { alnum, alpha }
+    })
+}
+
+impl CharClass for char {
+    #[inline]
+    fn is_alnum_fast(self) -> bool {
+        let cp = self as u32;
+        if cp < 0x80 {
+            return self.is_ascii_alphanumeric();
+        }
+        if cp < 0x10000 {
+            return bitmaps().alnum[(cp >> 6) as usize] >> (cp & 63) & 1 == 1;
+        }
+        self.is_alphanumeric()
+    }
+
+    #[inline]
+    fn is_alpha_fast(self) -> bool {
+        let cp = self as u32;
+        if cp < 0x80 {
+            return self.is_ascii_alphabetic();
+        }
+        if cp < 0x10000 {
+            return bitmaps().alpha[(cp >> 6) as usize] >> (cp & 63) & 1 == 1;
+        }
+        self.is_alphabetic()
     }
 }
