@@ -22,11 +22,17 @@ pub fn run(data: Option<&Path>, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let detector =
         breakwater_text::load(&dir, ModelRequirement::Optional).context("loading data")?;
     let all = corpus::read_dir(&dir.join("corpus")).context("reading the corpus")?;
-    let examples: Vec<_> = all.iter().filter(|e| !e.is_heldout()).cloned().collect();
+    let mut examples: Vec<_> = all.iter().filter(|e| !e.is_heldout()).cloned().collect();
+    let held_out = all.len() - examples.len();
+    let langid_dir = dir.join("langid");
+    if langid_dir.exists() {
+        let everyday =
+            corpus::everyday_examples(&langid_dir).context("reading everyday samples")?;
+        examples.extend(everyday.into_iter().filter(|e| !e.is_heldout()));
+    }
     eprintln!(
-        "training on {} examples ({} held out, never seen)",
-        examples.len(),
-        all.len() - examples.len()
+        "training on {} examples ({held_out} corpus examples held out, never seen)",
+        examples.len()
     );
     let config = TrainConfig {
         epochs: args.epochs,

@@ -98,6 +98,45 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Example>, CorpusError> {
     Ok(out)
 }
 
+/// Everyday text from the language samples in `data/langid/`, as benign examples: posts
+/// about football, food and weather that the classifier must learn to leave alone. The
+/// labelled corpus is made of hard cases and would otherwise teach the model that almost
+/// everything is about smuggling.
+pub fn everyday_examples(langid_dir: &Path) -> Result<Vec<Example>, CorpusError> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(langid_dir)
+        .map_err(|source| CorpusError::Read {
+            path: langid_dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let code = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| CorpusError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+            out.push(Example {
+                id: format!("everyday-{code}-{n}"),
+                text: line.to_string(),
+                lang: code.clone(),
+                label: "benign".into(),
+                subtype: Some("everyday".into()),
+                obfuscation: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,7 +109,7 @@ impl Stacker {
         };
         let n = examples.len().max(1) as f32;
         let lr = 0.3;
-        let mut g2 = vec![1e-8f32; feature::LEN + 1];
+        let mut g2 = [1e-8f32; feature::LEN + 1];
         for _ in 0..1500 {
             let mut gw = vec![0.0f32; feature::LEN];
             let mut gb = 0.0;

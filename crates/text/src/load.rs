@@ -71,6 +71,15 @@ pub fn load(data_dir: &Path, model: ModelRequirement) -> Result<Detector, LoadEr
                 path: calibration_path.clone(),
                 message: e.to_string(),
             })?;
+        let expected = crate::detector::feature::LEN;
+        if calibration.violating.weights.len() != expected
+            || calibration.solicitation.weights.len() != expected
+        {
+            return Err(LoadError::Calibration {
+                path: calibration_path,
+                message: format!("made for another version ({expected} evidence features expected): run `breakwater train`"),
+            });
+        }
         (model, calibration)
     } else if model == ModelRequirement::Optional {
         (

@@ -200,7 +200,7 @@ fn join_split_letters(units: &mut Vec<Unit>) {
             alphabetic += usize::from(units[end].c.is_alpha_fast());
         }
         // Digits alone are phone numbers and prices: entities read those.
-        if letters >= 3 && alphabetic * 2 >= letters + 1 {
+        if letters >= 3 && alphabetic * 2 > letters {
             for j in (i + 1..end).step_by(2) {
                 drop[j] = true;
             }

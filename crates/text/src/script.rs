@@ -113,22 +113,9 @@ pub fn dominant_script(text: &str) -> Option<Script> {
         .map(|(s, _)| *s)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_main_script() {
-        assert_eq!(dominant_script("Game tonight 🚤"), Some(Script::Latin));
-        assert_eq!(dominant_script("الحرقة 2000 dt"), Some(Script::Arabic));
-        assert_eq!(dominant_script("走线 WeChat"), Some(Script::Han));
-        assert_eq!(dominant_script("ስደት"), Some(Script::Ethiopic));
-        assert_eq!(dominant_script("123 🚤"), None);
-    }
-}
-
 /// Fast Unicode character classes for the hot loops: the standard library's tables are a
 /// binary search per non-ASCII character, and every text is walked several times.
+#[allow(clippy::wrong_self_convention)]
 pub trait CharClass {
     /// `char::is_alphanumeric`, from a bitmap for the Basic Multilingual Plane.
     fn is_alnum_fast(self) -> bool;
@@ -183,5 +170,19 @@ impl CharClass for char {
             return bitmaps().alpha[(cp >> 6) as usize] >> (cp & 63) & 1 == 1;
         }
         self.is_alphabetic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_main_script() {
+        assert_eq!(dominant_script("Game tonight 🚤"), Some(Script::Latin));
+        assert_eq!(dominant_script("الحرقة 2000 dt"), Some(Script::Arabic));
+        assert_eq!(dominant_script("走线 WeChat"), Some(Script::Han));
+        assert_eq!(dominant_script("ስደት"), Some(Script::Ethiopic));
+        assert_eq!(dominant_script("123 🚤"), None);
     }
 }
