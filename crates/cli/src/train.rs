@@ -20,7 +20,7 @@ pub struct TrainArgs {
 pub fn run(data: Option<&Path>, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let dir = breakwater_pipeline::find_data_dir(data)?;
     let detector =
-        breakwater_text::load(&dir, ModelRequirement::Optional).context("loading data")?;
+        breakwater_text::load(&dir, ModelRequirement::Untrained).context("loading data")?;
     let all = corpus::read_dir(&dir.join("corpus")).context("reading the corpus")?;
     let mut examples: Vec<_> = all.iter().filter(|e| !e.is_heldout()).cloned().collect();
     let held_out = all.len() - examples.len();

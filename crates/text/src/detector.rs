@@ -51,7 +51,9 @@ pub mod feature {
     pub const INDICATORS_X_PRICE: usize = 24;
     pub const CONTEXT: usize = 25;
     pub const MODEL_X_CONTEXT: usize = 26;
-    pub const LEN: usize = 27;
+    /// Model log-odds of each violating category against benign, in `Category::ALL` order.
+    pub const MODEL_CATEGORY: usize = 27;
+    pub const LEN: usize = 35;
 }
 
 /// Numbers that summarise the evidence about one text; the decision model reads these.
@@ -410,6 +412,16 @@ impl Detector {
         v[INDICATORS_X_CONTACT] = v[INDICATORS] * v[CONTACT];
         v[INDICATORS_X_PRICE] = v[INDICATORS] * v[PRICE];
         v[MODEL_X_CONTEXT] = v[MODEL_VIOLATING] * v[CONTEXT].min(3.0) / 3.0;
+        let benign = probs[0].max(1e-4);
+        for (k, c) in Category::ALL
+            .iter()
+            .filter(|c| c.is_violating())
+            .enumerate()
+        {
+            v[MODEL_CATEGORY + k] = (probs[1 + c.index()].max(1e-4) / benign)
+                .ln()
+                .clamp(-9.0, 9.0);
+        }
         Evidence { values: v }
     }
 
@@ -469,6 +481,14 @@ impl Detector {
                     MODEL_SOLICITATION,
                     MODEL_BENIGN,
                     MODEL_X_CONTEXT,
+                    MODEL_CATEGORY,
+                    MODEL_CATEGORY + 1,
+                    MODEL_CATEGORY + 2,
+                    MODEL_CATEGORY + 3,
+                    MODEL_CATEGORY + 4,
+                    MODEL_CATEGORY + 5,
+                    MODEL_CATEGORY + 6,
+                    MODEL_CATEGORY + 7,
                 ],
             ),
             indicators: v.contribution(

@@ -11,6 +11,8 @@ use crate::normalize::{Folded, View};
 use crate::script::CharClass;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use breakwater_core::{Entity, EntityKind, Span};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Character offsets of an original text, to cut it by code-point spans.
 #[derive(Debug)]
@@ -524,11 +526,26 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     out
 }
 
+/// Builds a lookup table from a word list once; the scanners consult these per token.
+fn table<V: Copy + Send + Sync + 'static>(
+    cell: &'static OnceLock<HashMap<&'static str, V>>,
+    entries: &'static [(&'static str, V)],
+) -> &'static HashMap<&'static str, V> {
+    cell.get_or_init(|| {
+        let mut map = HashMap::with_capacity(entries.len());
+        for (k, v) in entries {
+            map.entry(*k).or_insert(*v);
+        }
+        map
+    })
+}
+
 fn number_word(word: &str) -> Option<u8> {
-    NUMBER_WORDS
-        .iter()
-        .find(|(w, _)| *w == word)
-        .map(|(_, d)| *d)
+    static TABLE: OnceLock<HashMap<&'static str, u8>> = OnceLock::new();
+    if word.len() < 2 || word.len() > 7 {
+        return None;
+    }
+    table(&TABLE, NUMBER_WORDS).get(word).copied()
 }
 
 fn phones(
@@ -867,14 +884,13 @@ impl Original<'_> {
 }
 
 fn currency_of(word: &str) -> Option<&'static str> {
-    CURRENCIES.iter().find(|(w, _)| *w == word).map(|(_, c)| *c)
+    static TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    table(&TABLE, CURRENCIES).get(word).copied()
 }
 
 fn multiplier_of(word: &str) -> Option<f64> {
-    MULTIPLIERS
-        .iter()
-        .find(|(w, _)| *w == word)
-        .map(|(_, m)| *m)
+    static TABLE: OnceLock<HashMap<&'static str, f64>> = OnceLock::new();
+    table(&TABLE, MULTIPLIERS).get(word).copied()
 }
 
 /// Prices: a number with a currency before or after it, and an optional multiplier

@@ -34,8 +34,9 @@ pub enum LoadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelRequirement {
     Required,
-    /// Use an untrained model (for `train` itself).
-    Optional,
+    /// Ignore any trained model and start untrained (for `train` itself, which must not
+    /// depend on the model it replaces).
+    Untrained,
 }
 
 /// Loads the detector from `data_dir` (lexicons, gazetteer, language samples, corpus,
@@ -52,7 +53,12 @@ pub fn load(data_dir: &Path, model: ModelRequirement) -> Result<Detector, LoadEr
     let langid = train_langid(data_dir)?;
     let model_path = data_dir.join("model/model.bin");
     let calibration_path = data_dir.join("model/calibration.json");
-    let (model, calibration) = if model_path.exists() {
+    let (model, calibration) = if model == ModelRequirement::Untrained {
+        (
+            TextModel::untrained(crate::model::TrainConfig::default().bits),
+            Calibration::untrained(),
+        )
+    } else if model_path.exists() {
         let mut file = std::fs::File::open(&model_path).map_err(|source| LoadError::Read {
             path: model_path.clone(),
             source,
@@ -81,11 +87,6 @@ pub fn load(data_dir: &Path, model: ModelRequirement) -> Result<Detector, LoadEr
             });
         }
         (model, calibration)
-    } else if model == ModelRequirement::Optional {
-        (
-            TextModel::untrained(crate::model::TrainConfig::default().bits),
-            Calibration::untrained(),
-        )
     } else {
         return Err(LoadError::Untrained(data_dir.join("model")));
     };

@@ -49,11 +49,12 @@ impl Features {
     pub fn from_lexical(lexical: &str, bits: u32) -> Self {
         let mut buckets = Vec::with_capacity(lexical.len() * 4);
         let mut prev_word: Option<u64> = None;
+        let mut chars: Vec<u64> = Vec::with_capacity(64);
         for word in lexical.split(' ').filter(|w| !w.is_empty()) {
-            let chars: Vec<u64> = std::iter::once(0x20u64)
-                .chain(word.chars().map(|c| c as u64))
-                .chain(std::iter::once(0x20))
-                .collect();
+            chars.clear();
+            chars.push(0x20);
+            chars.extend(word.chars().map(|c| c as u64));
+            chars.push(0x20);
             for i in 0..chars.len() {
                 let mut h = seed(SALT_CHAR);
                 for (n, &c) in chars[i..].iter().take(4).enumerate() {
@@ -121,6 +122,23 @@ impl TextModel {
             weights: vec![0.0; (1 << bits) * CLASSES],
             bias: [0.0; CLASSES],
         }
+    }
+
+    /// The model whose weights are the mean of `models`' (all of the same size); for a
+    /// linear model this averages their log-odds.
+    pub fn average(models: &[TextModel]) -> Self {
+        let bits = models.first().map_or(18, |m| m.bits);
+        let mut out = TextModel::untrained(bits);
+        let n = models.len().max(1) as f32;
+        for m in models.iter().filter(|m| m.bits == bits) {
+            for (o, w) in out.weights.iter_mut().zip(&m.weights) {
+                *o += w / n;
+            }
+            for (o, b) in out.bias.iter_mut().zip(m.bias) {
+                *o += b / n;
+            }
+        }
+        out
     }
 
     /// Class probabilities for a feature vector.

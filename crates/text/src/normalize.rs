@@ -29,6 +29,14 @@ pub struct View {
 }
 
 impl View {
+    fn with_capacity(bytes: usize) -> Self {
+        View {
+            text: String::with_capacity(bytes),
+            char_at_byte: Vec::with_capacity(bytes),
+            origin: Vec::with_capacity(bytes),
+        }
+    }
+
     /// The normalised text.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -74,7 +82,7 @@ pub fn fold(text: &str) -> Folded {
     let mut units = decompose(text);
     join_split_letters(&mut units);
     map_mixed_script_homoglyphs(&mut units);
-    let mut plain = View::default();
+    let mut plain = View::with_capacity(text.len());
     for u in &units {
         plain.push(u.c, (u.from, u.to));
     }
@@ -325,7 +333,7 @@ fn is_leet_symbol(units: &[Unit], i: usize) -> bool {
 }
 
 fn lexical_view(units: &[Unit]) -> View {
-    let mut view = View::default();
+    let mut view = View::with_capacity(units.len() + 8);
     let mut pending_space: Option<(u32, u32)> = None;
     let mut i = 0;
     while i < units.len() {

@@ -8,8 +8,9 @@ use crate::model::{class_of, Features, TextModel, TrainConfig, CLASSES};
 use breakwater_core::Category;
 
 /// The share of benign look-alikes allowed above the violating threshold, measured out of
-/// fold: the product's bar is 2%.
-pub const MAX_OOF_FALSE_POSITIVE_RATE: f32 = 0.02;
+/// fold. The product's bar is 2% on unseen data; out-of-fold rates run lower than rates on
+/// the held-out split, so the target keeps a margin.
+pub const MAX_OOF_FALSE_POSITIVE_RATE: f32 = 0.01;
 
 /// What training measured, for the command's report.
 #[derive(Debug, Clone)]
@@ -43,7 +44,8 @@ pub fn train(
 
     // Out-of-fold probabilities, folds trained in parallel.
     let mut oof: Vec<[f32; CLASSES]> = vec![[0.0; CLASSES]; examples.len()];
-    let per_fold: Vec<Vec<(usize, [f32; CLASSES])>> = std::thread::scope(|scope| {
+    type FoldResult = (Vec<(usize, [f32; CLASSES])>, TextModel);
+    let per_fold: Vec<FoldResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..folds)
             .map(|k| {
                 let data = &data;
@@ -55,11 +57,13 @@ pub fn train(
                         .map(|(_, d)| d.clone())
                         .collect();
                     let model = TextModel::train(&train, config);
-                    data.iter()
+                    let predictions = data
+                        .iter()
                         .enumerate()
                         .filter(|(i, _)| i % folds == k)
                         .map(|(i, (x, _))| (i, model.predict(x)))
-                        .collect::<Vec<_>>()
+                        .collect::<Vec<_>>();
+                    (predictions, model)
                 })
             })
             .collect();
@@ -68,8 +72,12 @@ pub fn train(
             .map(|h| h.join().expect("a training fold panicked"))
             .collect()
     });
-    for (i, p) in per_fold.into_iter().flatten() {
-        oof[i] = p;
+    let mut fold_models = Vec::with_capacity(folds);
+    for (predictions, model) in per_fold {
+        for (i, p) in predictions {
+            oof[i] = p;
+        }
+        fold_models.push(model);
     }
 
     let evidence: Vec<Evidence> = analyses
@@ -147,7 +155,10 @@ pub fn train(
         oof_false_positive_rate: fpr(threshold),
         thresholds: thresholds.clone(),
     };
-    let model = TextModel::train(&data, config);
+    // The shipped model is the average of the fold models rather than one retrained on
+    // everything: its scores then follow the same distribution as the out-of-fold scores
+    // the decision layer and thresholds were fitted on.
+    let model = TextModel::average(&fold_models);
     (
         model,
         Calibration {
