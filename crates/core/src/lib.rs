@@ -1,11 +1,13 @@
 //! Domain types shared by every Breakwater stage.
 //!
-//! This crate knows nothing about IO, HTTP or SQL: it defines what an item is, what an
+//! This crate knows nothing about HTTP or SQL, and does no IO beyond listing a data
+//! directory ([`data_files`]): it defines what an item is, what an
 //! assessment of it says, and the closed vocabularies (verdicts, categories, indicator
 //! kinds) that every other crate speaks.
 
 mod assessment;
 mod category;
+mod data_files;
 mod item;
 
 pub use assessment::{
@@ -13,4 +15,5 @@ pub use assessment::{
     Intervention, Match, Span, Verdict,
 };
 pub use category::{Category, UnknownCategory};
+pub use data_files::data_files;
 pub use item::{Item, ItemError};

@@ -82,15 +82,10 @@ pub fn read_file(path: &Path) -> Result<Vec<Example>, CorpusError> {
 
 /// Reads every `*.jsonl` file of a directory, in file-name order.
 pub fn read_dir(dir: &Path) -> Result<Vec<Example>, CorpusError> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| CorpusError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    paths.sort();
+    let paths = breakwater_core::data_files(dir, "jsonl").map_err(|source| CorpusError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     for p in paths {
         out.extend(read_file(&p)?);
@@ -103,15 +98,11 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Example>, CorpusError> {
 /// labelled corpus is made of hard cases and would otherwise teach the model that almost
 /// everything is about smuggling.
 pub fn everyday_examples(langid_dir: &Path) -> Result<Vec<Example>, CorpusError> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(langid_dir)
-        .map_err(|source| CorpusError::Read {
+    let paths =
+        breakwater_core::data_files(langid_dir, "txt").map_err(|source| CorpusError::Read {
             path: langid_dir.to_path_buf(),
             source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    paths.sort();
+        })?;
     let mut out = Vec::new();
     for path in paths {
         let code = path

@@ -108,12 +108,7 @@ impl Lexicon {
             path: dir.to_path_buf(),
             source,
         };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(read_err)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
+        let paths = breakwater_core::data_files(dir, "toml").map_err(read_err)?;
         let mut sources = Vec::new();
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(|source| LexiconError::Read {

@@ -103,15 +103,10 @@ fn train_langid(data_dir: &Path) -> Result<LanguageIdentifier, LoadError> {
     let mut samples: Vec<(String, String)> = Vec::new();
     let dir = data_dir.join("langid");
     if dir.exists() {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|source| LoadError::Read {
-                path: dir.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .collect();
-        paths.sort();
+        let paths = breakwater_core::data_files(&dir, "txt").map_err(|source| LoadError::Read {
+            path: dir.clone(),
+            source,
+        })?;
         for path in paths {
             let stem = path
                 .file_stem()

@@ -210,15 +210,11 @@ pub struct Catalogue {
 impl Catalogue {
     /// Loads every `*.toml` file in `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, CatalogueError> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| CatalogueError::Read {
+        let paths =
+            breakwater_core::data_files(dir, "toml").map_err(|source| CatalogueError::Read {
                 path: dir.to_path_buf(),
                 source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
+            })?;
         let mut messages = Vec::new();
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(|source| CatalogueError::Read {
