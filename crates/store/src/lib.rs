@@ -1,0 +1,1 @@
+//! Storage: SQLite (embedded default) and PostgreSQL behind one interface.
