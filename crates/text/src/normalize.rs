@@ -305,6 +305,20 @@ fn leet_letter(c: char) -> Option<char> {
     })
 }
 
+/// Digits standing for Greek letters inside Greek words (`Α7ήνα` for `Αθήνα` is read as
+/// `ατηνα`, and `0δηγ0ί` as `οδηγοι`).
+fn greek_leet_letter(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'ο',
+        '1' => 'ι',
+        '3' => 'ε',
+        '4' | '@' => 'α',
+        '7' => 'τ',
+        '8' => 'β',
+        _ => return None,
+    })
+}
+
 /// Punctuation is a word break for lexicons; symbols and emoji are evidence and stay.
 fn is_word_break(c: char) -> bool {
     if c.is_whitespace() {
@@ -364,12 +378,20 @@ fn lexical_view(units: &[Unit]) -> View {
         }
         let word = &units[i..end];
         let has_latin = word.iter().any(|w| is_latin(w.c));
+        let has_greek = !has_latin && word.iter().any(|w| matches!(w.c, '\u{0370}'..='\u{03FF}'));
         let has_digit_or_symbol = word.iter().any(|w| !w.c.is_alpha_fast());
         let mut last: Option<char> = None;
         for w in word {
             let mut c = w.c;
-            if has_latin && has_digit_or_symbol {
-                if let Some(l) = leet_letter(c) {
+            if has_digit_or_symbol {
+                let mapped = if has_latin {
+                    leet_letter(c)
+                } else if has_greek {
+                    greek_leet_letter(c)
+                } else {
+                    None
+                };
+                if let Some(l) = mapped {
                     c = l;
                 }
             }
@@ -426,6 +448,7 @@ mod tests {
         assert_eq!(lex("走线 包过"), "走线 包过");
         assert_eq!(lex("الحرقة ٢٠٠٠ دينار"), "الحرقه 2000 دينار");
         assert_eq!(lex("I am a boat"), "i am a boat");
+        assert_eq!(lex("0δηγ0ί έμπειρ0ι"), "οδηγοι εμπειροι");
     }
 
     #[test]
