@@ -176,13 +176,20 @@ impl LanguageIdentifier {
         let mut scores = vec![0.0f32; candidates.len()];
         // Only letters of the dominant script vote: an English brand name inside an
         // Arabic post says nothing about which Arabic-script language it is.
-        let filtered: String = text
+        let mixed = text
             .chars()
-            .map(|c| match script_of(c) {
-                Some(s) if s != script => ' ',
-                _ => c,
-            })
-            .collect();
+            .any(|c| script_of(c).is_some_and(|s| s != script));
+        let filtered: std::borrow::Cow<'_, str> = if mixed {
+            text.chars()
+                .map(|c| match script_of(c) {
+                    Some(s) if s != script => ' ',
+                    _ => c,
+                })
+                .collect::<String>()
+                .into()
+        } else {
+            text.into()
+        };
         for_each_feature(&filtered, |b| {
             let row = &self.log_prob[b * l..b * l + l];
             for (score, &li) in scores.iter_mut().zip(&candidates) {

@@ -37,7 +37,8 @@ pub fn label_of(class: usize) -> Option<Category> {
     class.checked_sub(1).map(|i| Category::ALL[i])
 }
 
-/// Sparse features of one text: sorted, de-duplicated bucket numbers.
+/// Sparse features of one text: one bucket number per n-gram occurrence, so a repeated
+/// n-gram counts as often as it occurs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
     pub buckets: Vec<u32>,
@@ -71,8 +72,6 @@ impl Features {
             }
             prev_word = Some(w);
         }
-        buckets.sort_unstable();
-        buckets.dedup();
         Features { buckets }
     }
 }
