@@ -81,8 +81,10 @@ fn for_each_feature(text: &str, mut f: impl FnMut(usize)) {
     };
     for c in text.chars() {
         if c.is_alnum_fast() {
-            for l in c.to_lowercase() {
-                word.push(l);
+            if c.is_ascii() {
+                word.push(c.to_ascii_lowercase());
+            } else {
+                word.extend(c.to_lowercase());
             }
         } else if !matches!(c, '\u{200B}'..='\u{200F}' | '\u{0640}' | '\u{064B}'..='\u{065F}') {
             flush(&mut word, &mut f);
@@ -123,6 +125,15 @@ impl LanguageIdentifier {
                 .find(|s| Some(s.code()) == best)
                 .unwrap_or(Script::Other);
         }
+        // Languages of one script sit side by side, so that scoring reads one contiguous
+        // slice of each row.
+        let mut order: Vec<usize> = (0..languages.len()).collect();
+        order.sort_by_key(|&i| languages[i].script.code());
+        let languages: Vec<Language> = order.iter().map(|&i| languages[i].clone()).collect();
+        let counts: Vec<Vec<f32>> = order
+            .iter()
+            .map(|&i| std::mem::take(&mut counts[i]))
+            .collect();
         let l = languages.len();
         let mut log_prob = vec![0.0f32; (1 << BITS) * l];
         let alpha = 0.1f32;
@@ -190,10 +201,11 @@ impl LanguageIdentifier {
         } else {
             text.into()
         };
+        let (lo, hi) = (candidates[0], candidates[candidates.len() - 1] + 1);
         for_each_feature(&filtered, |b| {
-            let row = &self.log_prob[b * l..b * l + l];
-            for (score, &li) in scores.iter_mut().zip(&candidates) {
-                *score += row[li];
+            let row = &self.log_prob[b * l + lo..b * l + hi];
+            for (score, w) in scores.iter_mut().zip(row) {
+                *score += w;
             }
         });
         let (best, best_score) = scores
