@@ -8,6 +8,7 @@ mod bench;
 mod eval;
 mod hash;
 mod scan;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the API service (embedded SQLite by default, or PostgreSQL).
+    Serve(serve::ServeArgs),
+    /// Create organisations and keys, verify the audit log.
+    #[command(subcommand)]
+    Admin(serve::AdminCommand),
     /// Classify a JSONL or CSV file (or stdin) offline, one JSON line out per item.
     Scan(scan::ScanArgs),
     /// Train the classifier and its calibration on the corpus's training split.
@@ -60,6 +66,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let data = cli.data.as_deref();
     let result = match cli.command {
+        Command::Serve(args) => serve::serve(data, args),
+        Command::Admin(cmd) => serve::admin(cmd),
         Command::Scan(args) => scan::run(data, args),
         Command::Train(args) => train::run(data, args),
         Command::Eval(args) => eval::run(data, args),
