@@ -97,6 +97,7 @@ async fn seed_demo(
     store: &Store,
     pipeline: &breakwater_pipeline::Pipeline,
     data_dir: &Path,
+    listen: &str,
 ) -> anyhow::Result<()> {
     let org = store
         .create_organisation("Demo platform", OrgKind::Platform)
