@@ -80,6 +80,11 @@ pub fn serve(data: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "SQLite"
             }
         );
+        // Actions reach platforms from the outbox, retried with backoff, on this node.
+        tokio::spawn(
+            breakwater_server::webhooks::WebhookSender::new(store.clone())
+                .run(std::time::Duration::from_secs(1)),
+        );
         let state = AppState {
             pipeline,
             store,

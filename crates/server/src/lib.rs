@@ -8,6 +8,7 @@ mod extract;
 mod items;
 mod ops;
 mod review;
+pub mod webhooks;
 
 pub use error::ApiError;
 
