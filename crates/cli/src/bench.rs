@@ -25,6 +25,16 @@ pub enum BenchCommand {
     },
     /// PDQ hashing and index against pdqhash and faiss (runs bench/pdq/run.sh).
     Pdq,
+    /// Open-loop load on the API over loopback: throughput and p50/p99 latency.
+    Api {
+        #[arg(long, value_enum, default_value = "classify")]
+        endpoint: crate::load::Endpoint,
+        /// Requests started per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 pub fn run(data: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -34,6 +44,11 @@ pub fn run(data: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             python,
             no_peer,
         } => scan(data, items, python, no_peer),
+        BenchCommand::Api {
+            endpoint,
+            rate,
+            seconds,
+        } => crate::load::run(data, endpoint, rate, seconds),
         BenchCommand::Pdq => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
             let status = Command::new("bash")

@@ -7,6 +7,7 @@
 mod bench;
 mod eval;
 mod hash;
+mod load;
 mod scan;
 mod serve;
 mod train;
