@@ -83,3 +83,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         }
     }
 }
+
+/// Query parameters whose rejections (unknown or malformed parameters) become 400s.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Params(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}

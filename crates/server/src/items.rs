@@ -1,9 +1,9 @@
 //! Assessing and storing items: `/v1/classify` and `/v1/items`.
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Params};
 use crate::{AppState, MAX_BATCH};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -126,10 +126,9 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Analyst, Role::Reviewer, Role::Admin])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let verdict = match q.verdict.as_deref() {
         None => None,
         Some("violating") => Some(Verdict::Violating),

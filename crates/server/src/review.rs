@@ -1,9 +1,9 @@
 //! Review: queues, exclusive claims, decisions, appeals and the audit log.
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Params};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -142,10 +142,9 @@ struct PageQuery {
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let page = state
         .store
