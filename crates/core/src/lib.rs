@@ -9,6 +9,7 @@ mod assessment;
 mod category;
 mod data_files;
 mod item;
+mod signal;
 
 pub use assessment::{
     Assessment, Contributions, Entity, EntityKind, HelpLink, Indicator, IndicatorKind,
@@ -17,3 +18,4 @@ pub use assessment::{
 pub use category::{Category, UnknownCategory};
 pub use data_files::data_files;
 pub use item::{Item, ItemError};
+pub use signal::{domain, Signal, SignalError, SignalKind, MAX_SIGNAL_BYTES};
