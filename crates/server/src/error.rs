@@ -67,6 +67,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::InvalidCursor => ApiError::BadRequest("invalid cursor".into()),
+            StoreError::Invalid(m) => ApiError::Unprocessable(m),
             StoreError::NotClaimant => ApiError::Conflict(e.to_string()),
             StoreError::SameReviewer => ApiError::Conflict(e.to_string()),
             StoreError::Database(m) | StoreError::Migration(m) => ApiError::Internal(m),

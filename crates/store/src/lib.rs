@@ -60,6 +60,8 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("the item is not claimed by this reviewer")]
@@ -261,6 +263,7 @@ macro_rules! append_audit_tx {
 }
 
 mod audit;
+mod banks;
 mod items;
 mod orgs;
 mod outbox;
@@ -271,26 +274,52 @@ use items::{item_from_row, ItemRow, ITEM_COLUMNS};
 use review::queue_for;
 
 pub use audit::{AuditBreak, AuditEntry};
+pub use banks::{
+    AddReport, Bank, BankPatch, MatchVerdict, NewBank, NewSignal, StoredSignal,
+    DEFAULT_PDQ_THRESHOLD, MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD,
+};
 pub use items::{ItemFilter, StoredItem};
 pub use orgs::{ApiKey, Organisation, Principal};
 pub use outbox::{Delivery, DeliveryState, Webhook};
 pub use review::{Decision, QueueDepth, StoredDecision};
 
+/// The migrations of each backend, in order: (version, name, SQLite SQL, PostgreSQL SQL).
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "banks",
+        include_str!("../migrations/sqlite/0002_banks.sql"),
+        include_str!("../migrations/postgres/0002_banks.sql"),
+    ),
+];
+
 fn migrator(backend: Backend) -> Migrator {
-    let sql: &'static str = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_init.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_init.sql"),
-    };
     // Built by hand from embedded files rather than with `sqlx::migrate!`, so the crate
     // does not need sqlx's proc macros (and a second build of SQLite for the host).
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, name, sqlite, postgres)| {
+            let sql = match backend {
+                Backend::Sqlite => sqlite,
+                Backend::Postgres => postgres,
+            };
+            Migration::new(
+                version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
+        })
+        .collect();
     Migrator {
-        migrations: Cow::Owned(vec![Migration::new(
-            1,
-            Cow::Borrowed("init"),
-            MigrationType::Simple,
-            Cow::Borrowed(sql),
-            false,
-        )]),
+        migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
     }
 }
