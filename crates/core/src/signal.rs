@@ -270,15 +270,24 @@ mod tests {
 
     #[test]
     fn phones_fold_to_e164() {
-        assert_eq!(canon(SignalKind::Phone, "+44 7700-900 123"), "+447700900123");
-        assert_eq!(canon(SignalKind::Phone, "0044 (7700) 900123"), "+447700900123");
+        assert_eq!(
+            canon(SignalKind::Phone, "+44 7700-900 123"),
+            "+447700900123"
+        );
+        assert_eq!(
+            canon(SignalKind::Phone, "0044 (7700) 900123"),
+            "+447700900123"
+        );
         assert!(Signal::parse(SignalKind::Phone, "07700 900123").is_err());
         assert!(Signal::parse(SignalKind::Phone, "+44 77x0").is_err());
     }
 
     #[test]
     fn handles_need_a_platform() {
-        assert_eq!(canon(SignalKind::Handle, "Telegram:@Boza_VIP"), "telegram:boza_vip");
+        assert_eq!(
+            canon(SignalKind::Handle, "Telegram:@Boza_VIP"),
+            "telegram:boza_vip"
+        );
         assert!(Signal::parse(SignalKind::Handle, "@boza").is_err());
         assert!(Signal::parse(SignalKind::Handle, "telegram:two words").is_err());
     }
@@ -295,7 +304,10 @@ mod tests {
         );
         assert!(Signal::parse(SignalKind::Url, "ftp://example.com").is_err());
         assert!(Signal::parse(SignalKind::Url, "example.com/x").is_err());
-        assert_eq!(canon(SignalKind::Domain, "WWW.Boats-UK.com."), "boats-uk.com");
+        assert_eq!(
+            canon(SignalKind::Domain, "WWW.Boats-UK.com."),
+            "boats-uk.com"
+        );
         assert!(Signal::parse(SignalKind::Domain, "bad..domain").is_err());
     }
 
