@@ -1,5 +1,6 @@
 //! What detection says about an item, and why.
 
+use crate::signal::{MatchVerdict, SignalKind};
 use crate::Category;
 use serde::{Deserialize, Serialize};
 
@@ -166,14 +167,44 @@ impl Entity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Match {
     pub bank: String,
-    /// `pdq`, `md5`, `sha256`, `phone`, `handle`, `url`, `domain` or `phrase`.
-    pub signal_kind: String,
+    pub signal_kind: SignalKind,
+    /// The bank's signal (canonical form).
     pub value: String,
     /// Hamming distance for PDQ matches.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
+    /// What a match against this bank means.
+    pub verdict: MatchVerdict,
+    /// Provenance of the bank's signal: who observed or shared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The image that matched, by name, for media signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
+    /// For PDQ: the orientation of the image that matched (`rotate90`, `flip_x`, ...) when it
+    /// is not the image as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<String>,
+}
+
+/// The hashes of one image of an item, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaDigest {
+    /// The file name, path or upload name.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq: Option<String>,
+    /// PDQ quality 0..=100; hashes under 50 are not matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A risk-awareness message to show the person who wrote or searched the text.
@@ -224,6 +255,9 @@ pub struct Assessment {
     pub indicators: Vec<Indicator>,
     pub entities: Vec<Entity>,
     pub matches: Vec<Match>,
+    /// Hashes of the item's images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaDigest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intervention: Option<Intervention>,
     pub contributions: Contributions,

@@ -10,12 +10,14 @@ mod category;
 mod data_files;
 mod item;
 mod signal;
+mod time;
 
 pub use assessment::{
     Assessment, Contributions, Entity, EntityKind, HelpLink, Indicator, IndicatorKind,
-    Intervention, Match, Span, Verdict,
+    Intervention, Match, MediaDigest, Span, Verdict,
 };
 pub use category::{Category, UnknownCategory};
 pub use data_files::data_files;
 pub use item::{Item, ItemError};
-pub use signal::{domain, Signal, SignalError, SignalKind, MAX_SIGNAL_BYTES};
+pub use signal::{domain, MatchVerdict, Signal, SignalError, SignalKind, MAX_SIGNAL_BYTES};
+pub use time::{format_rfc3339_ms, parse_rfc3339_ms};

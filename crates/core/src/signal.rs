@@ -75,6 +75,37 @@ impl FromStr for SignalKind {
     }
 }
 
+/// What a match against a bank means for the item: send it to review, or treat it as
+/// violating (a list of confirmed images, for instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchVerdict {
+    Review,
+    Violating,
+}
+
+impl MatchVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchVerdict::Review => "review",
+            MatchVerdict::Violating => "violating",
+        }
+    }
+}
+
+impl FromStr for MatchVerdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "review" => Ok(MatchVerdict::Review),
+            "violating" => Ok(MatchVerdict::Violating),
+            _ => Err(format!(
+                "unknown match verdict `{s}` (expected review or violating)"
+            )),
+        }
+    }
+}
+
 /// Why a value is not a valid signal of its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {

@@ -6,15 +6,7 @@
 //! with [`Store::signal_changes`] instead of reloading everything.
 
 use super::*;
-use breakwater_core::{Signal, SignalKind};
-
-string_enum!(
-    /// What a match against a bank means for the item.
-    MatchVerdict {
-        Review => "review",
-        Violating => "violating",
-    }
-);
+use breakwater_core::{MatchVerdict, Signal, SignalKind};
 
 /// The PDQ distance at or under which two images are the same picture (the reference's
 /// recommendation).
@@ -46,8 +38,8 @@ impl Bank {
     /// Whether the bank matches at time `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.enabled
-            && self.disabled_until.map_or(true, |t| now >= t)
-            && self.expires_at.map_or(true, |t| now < t)
+            && self.disabled_until.is_none_or(|t| now >= t)
+            && self.expires_at.is_none_or(|t| now < t)
     }
 }
 
@@ -162,7 +154,7 @@ pub struct StoredSignal {
 impl StoredSignal {
     /// Whether the signal itself (not its bank) matches at time `now`.
     pub fn is_live(&self, now: i64) -> bool {
-        self.removed_at.is_none() && self.expires_at.map_or(true, |t| now < t)
+        self.removed_at.is_none() && self.expires_at.is_none_or(|t| now < t)
     }
 }
 
@@ -218,7 +210,7 @@ fn bank_from_row(row: BankRow) -> Result<Bank> {
         name,
         description,
         category: parse_category(category)?,
-        verdict: verdict.parse()?,
+        verdict: verdict.parse().map_err(StoreError::Database)?,
         pdq_threshold: pdq_threshold as u32,
         enabled,
         disabled_until,

@@ -36,6 +36,7 @@ fn assessment(id: &str, verdict: Verdict, category: Option<Category>, score: f32
         indicators: vec![],
         entities: vec![],
         matches: vec![],
+        media: vec![],
         intervention: None,
         contributions: Contributions::default(),
         reasons: vec![],

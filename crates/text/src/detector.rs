@@ -525,6 +525,7 @@ impl Detector {
             indicators: analysis.indicators,
             entities: analysis.entities,
             matches: Vec::new(),
+            media: Vec::new(),
             intervention: None,
             contributions,
             reasons,
