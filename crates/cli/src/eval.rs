@@ -4,7 +4,7 @@
 //! (`benign`) count as false positives when the verdict is `violating`. Solicitations are
 //! right when their category is `solicitation` and never `violating`.
 
-use crate::scan::{assess_batch, Batches, Format};
+use crate::scan::{assess_batch, Batches, Format, ScanContext};
 use crate::UsageError;
 use breakwater_core::Category;
 use serde_json::{json, Value};
@@ -122,7 +122,7 @@ pub fn run(data: Option<&Path>, args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
     let mut unlabelled = 0;
     while let Some((batch, _)) = batches.next_batch()? {
-        for a in assess_batch(&pipeline, &batch, threads) {
+        for a in assess_batch(&ScanContext::new(&pipeline), &batch, threads) {
             let Some(label) = a.label.as_deref() else {
                 unlabelled += 1;
                 continue;

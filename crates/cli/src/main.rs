@@ -4,7 +4,9 @@
 //! an error line each), 1 on a fatal error (unreadable data, failed write), 2 on a usage
 //! error (unknown flag, missing input file).
 
+mod bank;
 mod bench;
+mod config;
 mod eval;
 mod hash;
 mod load;
@@ -38,6 +40,11 @@ enum Command {
     /// Create organisations and keys, verify the audit log.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
+    /// Print the effective configuration and check that the service can start with it.
+    CheckConfig(serve::CheckConfigArgs),
+    /// The audit log: `audit verify --org ID` checks its hash chain.
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
     /// Classify a JSONL or CSV file (or stdin) offline, one JSON line out per item.
     Scan(scan::ScanArgs),
     /// Train the classifier and its calibration on the corpus's training split.
@@ -46,6 +53,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Print `pdq quality md5 sha256 path` for image files.
     Hash(hash::HashArgs),
+    /// Signal banks: create, import, add, remove, look up, export.
+    #[command(subcommand)]
+    Bank(bank::BankCommand),
     /// Benchmarks, side by side with a peer implementation.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -69,10 +79,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(data, args),
         Command::Admin(cmd) => serve::admin(cmd),
+        Command::CheckConfig(args) => serve::check_config(data, args),
+        Command::Audit(cmd) => serve::audit(cmd),
         Command::Scan(args) => scan::run(data, args),
         Command::Train(args) => train::run(data, args),
         Command::Eval(args) => eval::run(data, args),
         Command::Hash(args) => hash::run(args),
+        Command::Bank(cmd) => bank::run(cmd),
         Command::Bench(cmd) => bench::run(data, cmd),
     };
     match result {

@@ -7,7 +7,10 @@
 use crate::UsageError;
 use anyhow::Context;
 use breakwater_core::Item;
-use breakwater_pipeline::Pipeline;
+use breakwater_core::MatchVerdict;
+use breakwater_matcher::{parse_signal_file, BankInfo, FileFormat, Matcher, SignalEntry};
+use breakwater_media::DecodeLimits;
+use breakwater_pipeline::{Media, Pipeline};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +36,99 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Match items against the signals of this file (CSV or JSON, as for `bank import`);
+    /// repeat for several banks, each named after its file.
+    #[arg(long = "bank", value_name = "FILE")]
+    banks: Vec<PathBuf>,
+    /// Hash the local image files named in each item's `media` (paths relative to the
+    /// input file's directory, or to --media-root) and match them too.
+    #[arg(long)]
+    images: bool,
+    /// Where relative `media` paths are resolved; default: the input file's directory.
+    #[arg(long, value_name = "DIR")]
+    media_root: Option<PathBuf>,
+}
+
+/// What every record of a scan is assessed with.
+pub struct ScanContext<'a> {
+    pub pipeline: &'a Pipeline,
+    pub banks: Option<&'a Matcher>,
+    /// Set when local images are hashed: the directory relative paths start from.
+    pub media_root: Option<PathBuf>,
+    pub now: i64,
+}
+
+impl<'a> ScanContext<'a> {
+    pub fn new(pipeline: &'a Pipeline) -> Self {
+        ScanContext {
+            pipeline,
+            banks: None,
+            media_root: None,
+            now: 0,
+        }
+    }
+
+    fn media(&self, item: &Item) -> Media {
+        let mut media = Media::default();
+        let Some(root) = &self.media_root else {
+            return media;
+        };
+        let limits = DecodeLimits::default();
+        for name in &item.media {
+            if name.contains("://") {
+                media.add_error(name, "not a local file; remote media is not fetched".into());
+                continue;
+            }
+            let path = root.join(name);
+            match breakwater_media::digest::read_limited(&path, &limits) {
+                Ok(bytes) => media.add(name, &bytes, &limits),
+                Err(e) => media.add_error(name, e.to_string()),
+            }
+        }
+        media
+    }
+}
+
+/// Loads `--bank` files into one matcher, one bank per file.
+fn load_bank_files(files: &[PathBuf]) -> anyhow::Result<Matcher> {
+    let mut matcher = Matcher::new();
+    let mut banks = Vec::new();
+    let mut next_id = 1i64;
+    for (i, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        let format = FileFormat::guess(&path.to_string_lossy());
+        let records = parse_signal_file(&bytes, format, None)
+            .with_context(|| format!("reading signals from {}", path.display()))?;
+        let bank_id = i as i64 + 1;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("bank{bank_id}"));
+        banks.push(BankInfo {
+            id: bank_id,
+            name,
+            category: None,
+            verdict: MatchVerdict::Review,
+            pdq_threshold: breakwater_store::DEFAULT_PDQ_THRESHOLD,
+            enabled: true,
+            disabled_until: None,
+            expires_at: None,
+        });
+        for r in records {
+            matcher.insert(SignalEntry {
+                id: next_id,
+                bank_id,
+                signal: r.signal,
+                category: r.category,
+                source: r.source,
+                expires_at: r.expires_at,
+            });
+            next_id += 1;
+        }
+    }
+    matcher.set_banks(banks);
+    Ok(matcher)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +166,26 @@ pub fn run(data: Option<&Path>, args: ScanArgs) -> anyhow::Result<ExitCode> {
         None => (Box::new(std::io::stdin()), None),
     };
     let pipeline = crate::load_pipeline(data)?;
+    let banks = if args.banks.is_empty() {
+        None
+    } else {
+        Some(load_bank_files(&args.banks)?)
+    };
+    let media_root = args.images.then(|| {
+        args.media_root.clone().unwrap_or_else(|| {
+            input_path
+                .as_deref()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+    });
+    let context = ScanContext {
+        pipeline: &pipeline,
+        banks: banks.as_ref(),
+        media_root,
+        now: breakwater_store::now_ms(),
+    };
     let out: Box<dyn Write> = match &args.output {
         Some(p) => {
             Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
@@ -99,7 +215,7 @@ pub fn run(data: Option<&Path>, args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut counts = Counts::default();
     let mut batches = Batches::new(reader, format)?;
     while let Some((batch, bytes)) = batches.next_batch()? {
-        for line in assess_batch(&pipeline, &batch, threads) {
+        for line in assess_batch(&context, &batch, threads) {
             counts.add(&line);
             serde_json::to_writer(&mut out, &line.output).context("writing output")?;
             out.write_all(b"\n").context("writing output")?;
@@ -283,9 +399,9 @@ pub struct Assessed {
 }
 
 /// Assesses a batch on `threads` threads, keeping order.
-pub fn assess_batch(pipeline: &Pipeline, batch: &[Numbered], threads: usize) -> Vec<Assessed> {
+pub fn assess_batch(context: &ScanContext, batch: &[Numbered], threads: usize) -> Vec<Assessed> {
     if threads <= 1 || batch.len() < 2 {
-        return batch.iter().map(|r| assess_record(pipeline, r)).collect();
+        return batch.iter().map(|r| assess_record(context, r)).collect();
     }
     let chunk = batch.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -294,7 +410,7 @@ pub fn assess_batch(pipeline: &Pipeline, batch: &[Numbered], threads: usize) -> 
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|r| assess_record(pipeline, r))
+                        .map(|r| assess_record(context, r))
                         .collect::<Vec<_>>()
                 })
             })
@@ -319,7 +435,7 @@ fn error_line(number: usize, id: Option<&str>, code: &str, message: String) -> A
 }
 
 /// Assesses one record, turning every kind of bad input into an error line.
-pub fn assess_record(pipeline: &Pipeline, record: &Numbered) -> Assessed {
+pub fn assess_record(context: &ScanContext, record: &Numbered) -> Assessed {
     let number = record.number;
     let value = match &record.record {
         Record::Line(bytes) if bytes.len() > MAX_LINE_BYTES => {
@@ -376,7 +492,10 @@ pub fn assess_record(pipeline: &Pipeline, record: &Numbered) -> Assessed {
         Ok(x) => x,
         Err(e) => return error_line(number, id.as_deref(), "invalid_item", e.to_string()),
     };
-    let assessment = pipeline.assess(&item);
+    let media = context.media(&item);
+    let assessment = context
+        .pipeline
+        .assess_with(&item, &media, context.banks, context.now);
     let mut output = serde_json::to_value(&assessment)
         .unwrap_or_else(|e| json!({"error": {"code": "internal", "message": e.to_string()}}));
     if !warnings.is_empty() {

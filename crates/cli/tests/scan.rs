@@ -218,3 +218,66 @@ fn eval_reports_quality_on_the_held_out_split() {
     assert_eq!(overall["solicitations_violating"], 0, "{overall}");
     assert!(report["by_language"].as_object().unwrap().len() >= 18);
 }
+
+#[test]
+fn scan_matches_bank_files_and_local_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/pdq/pdq/data/bridge-mods");
+    let hashed = breakwater(
+        &["hash", bridge.join("aaa-orig.jpg").to_str().unwrap()],
+        b"",
+    );
+    let pdq = String::from_utf8(hashed.stdout).unwrap();
+    let pdq = pdq.split_whitespace().next().unwrap().to_string();
+    let bank = dir.path().join("known.csv");
+    std::fs::write(
+        &bank,
+        format!("kind,value,source\nphone,+44 7911 123456,unit\npdq,{pdq},partner\n"),
+    )
+    .unwrap();
+    let input = format!(
+        "{}\n{}\n{}\n",
+        r#"{"id": "t", "text": "message me +44 7911 123456"}"#,
+        r#"{"id": "i", "text": "we arrived", "media": ["blur-a-little.jpg", "missing.jpg", "https://cdn.example/x.jpg"]}"#,
+        r#"{"id": "n", "text": "nothing to see"}"#
+    );
+    let out = breakwater(
+        &[
+            "scan",
+            "--bank",
+            bank.to_str().unwrap(),
+            "--images",
+            "--media-root",
+            bridge.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = lines(&out);
+    assert_eq!(got[0]["matches"][0]["bank"], "known");
+    assert_eq!(got[0]["matches"][0]["source"], "unit");
+    let image = &got[1];
+    assert_eq!(image["matches"][0]["signal_kind"], "pdq", "{image}");
+    assert!(image["matches"][0]["distance"].as_u64().unwrap() <= 31);
+    assert_eq!(image["media"].as_array().unwrap().len(), 3);
+    assert!(image["media"][1]["error"].is_string());
+    assert!(image["media"][2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("remote"));
+    assert_eq!(got[2]["matches"], serde_json::json!([]));
+
+    // A bad bank file is a clear error before anything is scanned.
+    std::fs::write(&bank, "kind,value\nphone,123\n").unwrap();
+    let out = breakwater(
+        &["scan", "--bank", bank.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}

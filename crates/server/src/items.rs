@@ -1,21 +1,33 @@
 //! Assessing and storing items: `/v1/classify` and `/v1/items`.
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller, Params};
-use crate::{AppState, MAX_BATCH};
+use crate::extract::{Caller, Params};
+use crate::upload::ItemUpload;
+use crate::{AppState, MAX_BATCH, MAX_UPLOAD_BYTES};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use breakwater_core::parse_rfc3339_ms;
 use breakwater_core::{Assessment, Category, Item, Verdict};
+use breakwater_pipeline::Media;
 use breakwater_store::{ItemFilter, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/classify", post(classify))
-        .route("/v1/items", post(ingest).get(list))
+        .route(
+            "/v1/classify",
+            post(classify).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/v1/items",
+            post(ingest)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+                .get(list),
+        )
         .route("/v1/items/{id}", get(get_one))
 }
 
@@ -33,29 +45,43 @@ fn parse_item(value: Value, position: Option<usize>) -> Result<Item, ApiError> {
     Ok(item)
 }
 
-fn assess(state: &AppState, item: &Item) -> Assessment {
-    let assessment = state.pipeline.assess(item);
-    state.metrics.count_verdict(assessment.verdict);
-    assessment
+/// Assesses items of the caller's organisation against its banks.
+async fn assess_all(
+    state: &AppState,
+    org: i64,
+    items: &[(Item, Media)],
+) -> Result<Vec<Assessment>, ApiError> {
+    let banks = state.banks.current(&state.store, org).await?;
+    let matcher = banks.matcher.read().unwrap_or_else(|e| e.into_inner());
+    let now = breakwater_store::now_ms();
+    Ok(items
+        .iter()
+        .map(|(item, media)| {
+            let assessment = state.pipeline.assess_with(item, media, Some(&matcher), now);
+            state.metrics.count_verdict(assessment.verdict);
+            assessment
+        })
+        .collect())
 }
 
 async fn classify(
     State(state): State<AppState>,
     caller: Caller,
-    Body(body): Body<Value>,
+    upload: ItemUpload,
 ) -> Result<Json<Assessment>, ApiError> {
-    let _ = caller;
-    let item = parse_item(body, None)?;
-    Ok(Json(assess(&state, &item)))
+    let item = parse_item(upload.body, None)?;
+    let mut assessed = assess_all(&state, caller.org(), &[(item, upload.media)]).await?;
+    Ok(Json(assessed.remove(0)))
 }
 
 async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
-    Body(body): Body<Value>,
+    upload: ItemUpload,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(&[Role::Ingest, Role::Admin])?;
-    let values = match body {
+    let has_media = !upload.media.digests.is_empty();
+    let values = match upload.body {
         Value::Array(values) => values,
         single => vec![single],
     };
@@ -66,18 +92,24 @@ async fn ingest(
         )));
     }
     // Every item is checked before any is stored, so a bad batch stores nothing.
-    let items: Vec<Item> = values
+    if has_media && values.len() != 1 {
+        return Err(ApiError::Unprocessable(
+            "images can be uploaded with one item at a time".into(),
+        ));
+    }
+    let mut media = Some(upload.media);
+    let items: Vec<(Item, Media)> = values
         .into_iter()
         .enumerate()
-        .map(|(i, v)| parse_item(v, Some(i)))
-        .collect::<Result<_, _>>()?;
+        .map(|(i, v)| Ok((parse_item(v, Some(i))?, media.take().unwrap_or_default())))
+        .collect::<Result<_, ApiError>>()?;
+    let assessments = assess_all(&state, caller.org(), &items).await?;
     let mut out = Vec::with_capacity(items.len());
     let mut any_created = false;
-    for item in &items {
-        let assessment = assess(&state, item);
+    for ((item, _), assessment) in items.iter().zip(&assessments) {
         let (stored, created) = state
             .store
-            .insert_item(caller.org(), item, &assessment)
+            .insert_item(caller.org(), item, assessment)
             .await?;
         any_created |= created;
         out.push(json!({
@@ -172,83 +204,4 @@ async fn list(
     Ok(Json(
         serde_json::to_value(page).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
-}
-
-/// Milliseconds since the Unix epoch of an RFC 3339 timestamp with `Z` or an offset.
-pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut millis = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        millis = format!("{:0<3}", &frac[..n.min(3)]).parse().ok()?;
-        rest = &frac[n..];
-    }
-    let offset_min = match rest.as_bytes() {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && &rest[3..4] == ":" => {
-            let m = rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?;
-            if *sign == b'+' {
-                m
-            } else {
-                -m
-            }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (proleptic Gregorian calendar).
-    let (y, m) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + millis)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_rfc3339_ms;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_ms("2026-11-25T06:00:00.5Z"),
-            Some(1_795_586_400_500)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2026-11-25T07:00:00+01:00"),
-            Some(1_795_586_400_000)
-        );
-        assert_eq!(parse_rfc3339_ms("yesterday"), None);
-    }
 }

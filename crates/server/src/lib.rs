@@ -3,26 +3,34 @@
 //! One cloneable [`AppState`] (the pipeline and the store); each module exposes a
 //! `router()`; errors are [`ApiError`]s. Only this crate knows HTTP; it knows no SQL.
 
+mod bank_cache;
+mod banks;
+mod deliveries;
 mod error;
 mod extract;
 mod items;
+mod keys;
 mod ops;
 mod review;
+mod upload;
 pub mod webhooks;
 
 pub use error::ApiError;
+pub use ops::{HttpHistograms, LogFormat, Options};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use breakwater_pipeline::Pipeline;
 use breakwater_store::Store;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The largest request body accepted (a batch of items).
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 /// The most items in one `POST /v1/items` batch.
 pub const MAX_BATCH: usize = 1000;
+/// The largest upload of an item with its images.
+pub const MAX_UPLOAD_BYTES: usize = 32 << 20;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -30,9 +38,12 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Each organisation's banks, in memory for matching.
+    pub banks: Arc<bank_cache::BankCache>,
 }
 
-/// Counters exported at `/metrics`.
+/// Counters and latency histograms exported at `/metrics`; all atomics, so the hot path
+/// takes no lock.
 #[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
@@ -41,8 +52,10 @@ pub struct Metrics {
     pub violating: AtomicU64,
     pub review: AtomicU64,
     pub benign: AtomicU64,
-    /// Sum of request durations in microseconds, for the average latency.
-    pub duration_us: AtomicU64,
+    /// Requests being answered now.
+    pub in_flight: AtomicI64,
+    /// Request latency by method, route and status class.
+    pub http: ops::HttpHistograms,
 }
 
 impl Metrics {
@@ -57,23 +70,42 @@ impl Metrics {
     }
 }
 
-/// Builds the application.
+/// Builds the application with the default [`Options`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, Options::default())
+}
+
+/// Builds the application.
+pub fn app_with(state: AppState, options: Options) -> Router {
+    let max_body_bytes = options.max_body_bytes;
+    let observer = ops::Observer {
+        state: state.clone(),
+        options: Arc::new(options),
+    };
     Router::new()
         .merge(items::router())
         .merge(review::router())
+        .merge(banks::router())
+        .merge(keys::router())
+        .merge(deliveries::router())
         .merge(ops::router())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            ops::observe,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(observer, ops::observe))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
 /// Serves `app` on `listener` until Ctrl-C or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    serve_with(listener, state, Options::default()).await
+}
+
+/// Like [`serve`], with the given [`Options`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: Options,
+) -> std::io::Result<()> {
+    axum::serve(listener, app_with(state, options))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

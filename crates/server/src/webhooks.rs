@@ -4,30 +4,84 @@
 //! cannot lose one; this sender leases due deliveries, POSTs them signed with the
 //! organisation's secret, and records success or schedules a retry with exponential
 //! backoff. Several senders (on several nodes) may run at once: leases keep them apart.
+//!
+//! Receivers may be `https://` (rustls, verified against the Mozilla roots plus any
+//! roots the operator adds) or plain `http://`.
 
 use breakwater_store::{Delivery, Store, StoreError};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Attempts before a delivery is given up ("dead").
+/// Attempts before a delivery is given up ("dead"), unless configured otherwise.
 pub const MAX_ATTEMPTS: i64 = 10;
-/// How long one attempt may take.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a leased delivery stays invisible to other senders.
-const LEASE: Duration = Duration::from_secs(60);
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How a [`WebhookSender`] behaves.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    /// How long one attempt (connect, TLS, request and answer) may take.
+    pub attempt_timeout: Duration,
+    /// Attempts before a delivery is given up ("dead").
+    pub max_attempts: i64,
+    /// How long a leased delivery stays invisible to other senders; longer than an
+    /// attempt, so two senders never send the same delivery at once.
+    pub lease: Duration,
+    /// DER certificates trusted besides the Mozilla roots, for receivers behind a
+    /// private certificate authority.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+impl Default for SenderSettings {
+    fn default() -> Self {
+        SenderSettings {
+            attempt_timeout: Duration::from_secs(10),
+            max_attempts: MAX_ATTEMPTS,
+            lease: Duration::from_secs(60),
+            extra_roots: Vec::new(),
+        }
+    }
+}
+
+/// Why a sender could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("extra root certificate {index} is not a usable DER certificate: {reason}")]
+    InvalidRoot { index: usize, reason: String },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    #[error("no certificate could be read from the PEM text: {0}")]
+    Pem(String),
+}
+
+/// The DER certificates of a PEM bundle (for [`SenderSettings::extra_roots`]).
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, SenderError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SenderError::Pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(SenderError::Pem("no CERTIFICATE section".into()));
+    }
+    Ok(certs)
+}
 
 /// Sends due deliveries.
 #[derive(Clone)]
 pub struct WebhookSender {
     store: Store,
     client: HttpClient,
+    settings: Arc<SenderSettings>,
 }
 
 /// The hex HMAC-SHA256 of `body` under `secret`, as sent in `X-Breakwater-Signature`
@@ -47,16 +101,65 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 12) as u32).min(3600))
 }
 
+/// Renders an error with its causes: hyper's own message ("client error (Connect)")
+/// says little without them.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 impl WebhookSender {
+    /// A sender with the default settings.
     pub fn new(store: Store) -> Self {
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        WebhookSender { store, client }
+        Self::with_settings(store, SenderSettings::default())
+            .expect("the default settings add no roots that could be invalid")
+    }
+
+    pub fn with_settings(store: Store, settings: SenderSettings) -> Result<Self, SenderError> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for (index, der) in settings.extra_roots.iter().enumerate() {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| SenderError::InvalidRoot {
+                    index,
+                    reason: e.to_string(),
+                })?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SenderError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(WebhookSender {
+            store,
+            client,
+            settings: Arc::new(settings),
+        })
     }
 
     /// Sends every delivery due at `now` (Unix ms); returns how many were delivered.
     pub async fn send_due(&self, now: i64) -> Result<usize, StoreError> {
         let mut delivered = 0;
-        for d in self.store.lease_due_deliveries(now, LEASE, 100).await? {
+        let lease = self.settings.lease;
+        for d in self.store.lease_due_deliveries(now, lease, 100).await? {
             match self.attempt(&d, now).await {
                 Ok(()) => {
                     self.store.mark_delivered(d.id).await?;
@@ -64,7 +167,7 @@ impl WebhookSender {
                 }
                 Err(error) => {
                     let failures = d.attempts + 1;
-                    let next = (failures < MAX_ATTEMPTS)
+                    let next = (failures < self.settings.max_attempts)
                         .then(|| now + backoff(failures).as_millis() as i64);
                     self.store.mark_failed(d.id, next, &error).await?;
                 }
@@ -93,10 +196,11 @@ impl WebhookSender {
             )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("invalid webhook URL: {e}"))?;
-        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(request))
+        let timeout = self.settings.attempt_timeout;
+        let response = tokio::time::timeout(timeout, self.client.request(request))
             .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|_| format!("timed out after {} s", timeout.as_secs_f64()))?
+            .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
         let status = response.status();
         // Drain the body so the connection can be reused.
         let _ = response.into_body().collect().await;

@@ -96,6 +96,7 @@ async fn scenario(store: Store) {
             pipeline: pipeline(),
             store: store.clone(),
             metrics: Arc::new(Metrics::default()),
+            banks: Default::default(),
         }),
     };
     let a = org(&store, "Platform A").await;
@@ -395,6 +396,346 @@ async fn scenario(store: Store) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(spec["openapi"], "3.1.0");
     store.close().await;
+}
+
+fn multipart(item: &Value, images: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "bwboundary7d1f";
+    let mut body = Vec::new();
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"item\"\r\n\
+         Content-Type: application/json\r\n\r\n{item}\r\n"
+        )
+        .bytes(),
+    );
+    for (name, bytes) in images {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; \
+             filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Api {
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// Banks through the API: import, matching of text signals and uploaded images, removal,
+/// lookup, roles, bad files and the organisation boundary.
+async fn banks_scenario(store: Store) {
+    let api = Api {
+        router: app(AppState {
+            pipeline: pipeline(),
+            store: store.clone(),
+            metrics: Arc::new(Metrics::default()),
+            banks: Default::default(),
+        }),
+    };
+    let a = org(&store, "bank-a").await;
+    let b = org(&store, "bank-b").await;
+    let bridge = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/pdq/pdq/data/bridge-mods");
+    let original =
+        breakwater_media::hash_file(bridge.join("aaa-orig.jpg"), &Default::default()).unwrap();
+
+    // Create: analysts and admins may, reviewers and ingest keys may not.
+    let new_bank =
+        json!({"name": "uk-crossings", "category": "smuggling_service", "pdq_threshold": 31});
+    let (s, _) = api
+        .call("POST", "/v1/banks", Some(&a.ingest), Some(new_bank.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, bank) = api
+        .call(
+            "POST",
+            "/v1/banks",
+            Some(&a.analyst),
+            Some(new_bank.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{bank}");
+    assert_eq!(bank["active"], true);
+    let (s, _) = api
+        .call("POST", "/v1/banks", Some(&a.analyst), Some(new_bank))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = api
+        .call(
+            "POST",
+            "/v1/banks",
+            Some(&a.analyst),
+            Some(json!({"name": "x", "colour": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A CSV with one bad row imports nothing and names the row.
+    let bad = "kind,value,source\nphone,+44 7911 123456,unit\nphone,07911,unit\n";
+    let (s, e) = api
+        .raw(
+            "POST",
+            "/v1/banks/uk-crossings/signals",
+            &a.analyst,
+            "text/csv",
+            bad.into(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("line 3"),
+        "{e}"
+    );
+    let (_, shown) = api
+        .call("GET", "/v1/banks/uk-crossings", Some(&a.analyst), None)
+        .await;
+    assert_eq!(shown["signals"], json!({}));
+
+    let csv = format!(
+        "kind,value,source\nphone,+44 7911 123456,referral unit\npdq,{},partner\n",
+        original.pdq.to_hex()
+    );
+    let (s, report) = api
+        .raw(
+            "POST",
+            "/v1/banks/uk-crossings/signals",
+            &a.analyst,
+            "text/csv",
+            csv.into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (s, report["added"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{report}"
+    );
+    let (s, report) = api
+        .call(
+            "POST",
+            "/v1/banks/uk-crossings/signals",
+            Some(&a.admin),
+            Some(json!({"signals": [{"kind": "handle", "value": "telegram:@Boza_VIP"}]})),
+        )
+        .await;
+    assert_eq!((s, report["added"].as_u64()), (StatusCode::OK, Some(1)));
+
+    // A text signal matches, with the bank and provenance in the explanation.
+    let item = json!({"id": "m1", "text": "Call me on whatsapp +44 7911 123456 for details"});
+    let (s, got) = api
+        .call("POST", "/v1/classify", Some(&a.ingest), Some(item.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["matches"][0]["bank"], "uk-crossings", "{got}");
+    assert_eq!(got["matches"][0]["signal_kind"], "phone");
+    assert_ne!(got["verdict"], "benign");
+    assert!(
+        got["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("referral unit"),
+        "{got}"
+    );
+    // Another organisation's items do not match this organisation's banks, nor see them.
+    let (_, other) = api
+        .call("POST", "/v1/classify", Some(&b.ingest), Some(item))
+        .await;
+    assert_eq!(other["matches"], json!([]));
+    let (s, _) = api
+        .call("GET", "/v1/banks/uk-crossings", Some(&b.analyst), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .call(
+            "POST",
+            "/v1/banks/uk-crossings/signals",
+            Some(&b.analyst),
+            Some(json!([{"kind": "phone", "value": "+447911123456"}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // An uploaded image near the banked one matches by PDQ; a hostile one is reported, not fatal.
+    let blurred = std::fs::read(bridge.join("blur-a-little.jpg")).unwrap();
+    let truncated = blurred[..2000].to_vec();
+    let upload = json!({"id": "img-1", "text": "arrived safely, next group leaving soon"});
+    // A BMP that declares 50 000 x 50 000 pixels: refused before any pixel is allocated.
+    let mut bomb = Vec::new();
+    bomb.extend(b"BM");
+    for v in [54u32, 0, 54, 40] {
+        bomb.extend(v.to_le_bytes());
+    }
+    bomb.extend(50_000i32.to_le_bytes());
+    bomb.extend(50_000i32.to_le_bytes());
+    bomb.extend(1u16.to_le_bytes());
+    bomb.extend(24u16.to_le_bytes());
+    bomb.extend([0u8; 24]);
+    let (ctype, body) = multipart(
+        &upload,
+        &[
+            ("blurred.jpg", blurred),
+            ("broken.jpg", truncated),
+            ("empty.png", Vec::new()),
+            ("bomb.png", bomb),
+        ],
+    );
+    let (s, stored) = api.raw("POST", "/v1/items", &a.ingest, &ctype, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{stored}");
+    let assessment = &stored["items"][0]["assessment"];
+    let image_match = assessment["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["signal_kind"] == "pdq")
+        .unwrap_or_else(|| panic!("{assessment}"));
+    assert_eq!(image_match["media"], "blurred.jpg");
+    assert!(image_match["distance"].as_u64().unwrap() <= 31);
+    assert_ne!(assessment["verdict"], "benign");
+    let media = assessment["media"].as_array().unwrap();
+    assert_eq!(media.len(), 4);
+    for hostile in &media[1..] {
+        assert!(hostile["error"].is_string(), "{hostile}");
+        assert!(hostile["pdq"].is_null());
+    }
+    assert!(
+        media[3]["error"].as_str().unwrap().contains("50000"),
+        "{}",
+        media[3]
+    );
+
+    // Lookup: exact and by PDQ distance.
+    let (_, found) = api
+        .call(
+            "GET",
+            "/v1/lookup?kind=handle&value=telegram:boza_vip",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(found["matches"][0]["bank"], "uk-crossings");
+    let path = format!("/v1/lookup?kind=pdq&value={}", original.pdq.to_hex());
+    let (_, found) = api.call("GET", &path, Some(&a.reviewer), None).await;
+    assert_eq!(found["matches"][0]["distance"], 0);
+    let (s, _) = api
+        .call(
+            "GET",
+            "/v1/lookup?kind=pdq&value=zz",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Disabling the bank stops matching at once; so does removing the signal.
+    let (s, _) = api
+        .call(
+            "PATCH",
+            "/v1/banks/uk-crossings",
+            Some(&a.analyst),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let phone_item = json!({"id": "m2", "text": "+44 7911 123456"});
+    let (_, got) = api
+        .call(
+            "POST",
+            "/v1/classify",
+            Some(&a.ingest),
+            Some(phone_item.clone()),
+        )
+        .await;
+    assert_eq!(got["matches"], json!([]));
+    api.call(
+        "PATCH",
+        "/v1/banks/uk-crossings",
+        Some(&a.analyst),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    let (s, _) = api
+        .call(
+            "DELETE",
+            "/v1/banks/uk-crossings/signals?kind=phone&value=%2B447911123456",
+            Some(&a.analyst),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, got) = api
+        .call("POST", "/v1/classify", Some(&a.ingest), Some(phone_item))
+        .await;
+    assert_eq!(got["matches"], json!([]));
+    let (_, page) = api
+        .call(
+            "GET",
+            "/v1/banks/uk-crossings/signals?limit=1",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["next_cursor"].is_string());
+
+    // Every bank change is in the audit log.
+    let (_, audit) = api.call("GET", "/v1/audit", Some(&a.admin), None).await;
+    let text = audit.to_string();
+    for action in ["bank.create", "bank.add", "bank.update", "bank.remove"] {
+        assert!(text.contains(action), "{action} missing");
+    }
+}
+
+#[tokio::test]
+async fn banks_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("bw.db").to_str().unwrap())
+        .await
+        .unwrap();
+    banks_scenario(store).await;
+}
+
+#[tokio::test]
+async fn banks_on_postgres() {
+    let mut raw = [0u8; 6];
+    getrandom::getrandom(&mut raw).unwrap();
+    let db = format!("bw_banks_{}", hex::encode(raw));
+    let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL must be reachable at 127.0.0.1:5432");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let store = Store::open(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
+        .await
+        .unwrap();
+    let outcome = tokio::spawn(banks_scenario(store)).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    outcome.unwrap();
 }
 
 #[tokio::test]

@@ -274,11 +274,11 @@ use items::{item_from_row, ItemRow, ITEM_COLUMNS};
 use review::queue_for;
 
 pub use audit::{AuditBreak, AuditEntry};
-pub use breakwater_core::MatchVerdict;
 pub use banks::{
-    AddReport, Bank, BankPatch, NewBank, NewSignal, StoredSignal,
-    DEFAULT_PDQ_THRESHOLD, MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD,
+    AddReport, Bank, BankPatch, NewBank, NewSignal, StoredSignal, DEFAULT_PDQ_THRESHOLD,
+    MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD,
 };
+pub use breakwater_core::MatchVerdict;
 pub use items::{ItemFilter, StoredItem};
 pub use orgs::{ApiKey, Organisation, Principal};
 pub use outbox::{Delivery, DeliveryState, Webhook};

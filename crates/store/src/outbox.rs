@@ -26,6 +26,31 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
 }
 
+impl DeliveryState {
+    /// The name used in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+}
+
+impl FromStr for DeliveryState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "pending" => Ok(DeliveryState::Pending),
+            "delivered" => Ok(DeliveryState::Delivered),
+            "dead" => Ok(DeliveryState::Dead),
+            other => Err(StoreError::Database(format!(
+                "unknown delivery status `{other}`"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
     pub url: String,
@@ -58,16 +83,7 @@ fn delivery_from_row(row: DeliveryRow) -> Result<Delivery> {
         created_at,
         delivered_at,
     ) = row;
-    let state = match status.as_str() {
-        "pending" => DeliveryState::Pending,
-        "delivered" => DeliveryState::Delivered,
-        "dead" => DeliveryState::Dead,
-        other => {
-            return Err(StoreError::Database(format!(
-                "unknown delivery status `{other}`"
-            )))
-        }
-    };
+    let state = status.parse()?;
     Ok(Delivery {
         id,
         organisation_id,
@@ -204,7 +220,115 @@ impl Store {
         row.map(delivery_from_row).transpose()
     }
 
+    /// Deliveries of `org`, newest first, optionally only those in `state`.
+    pub async fn list_deliveries(
+        &self,
+        org: i64,
+        state: Option<DeliveryState>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Delivery>> {
+        let before = match cursor {
+            Some(c) => {
+                let (org_in_cursor, id) = decode_cursor(c)?;
+                // A cursor is only good for the organisation it was issued to.
+                if org_in_cursor != org {
+                    return Err(StoreError::InvalidCursor);
+                }
+                id
+            }
+            None => i64::MAX,
+        };
+        let limit = page_limit(limit);
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE organisation_id = $1 \
+             AND ($2 IS NULL OR status = $2) AND id < $3 ORDER BY id DESC LIMIT $4"
+        );
+        let rows: Vec<DeliveryRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(org)
+                .bind(state.map(DeliveryState::as_str))
+                .bind(before)
+                .bind(limit + 1)
+                .fetch_all(pool)
+                .await?
+        });
+        let more = rows.len() as i64 > limit;
+        let items = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(delivery_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(encode_cursor(org, last.id)),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// How many deliveries of every organisation are pending and dead (for metrics).
+    /// Delivered ones are not counted: they only grow, and counting them scans them all.
+    pub async fn delivery_counts(&self) -> Result<Vec<(DeliveryState, i64)>> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM deliveries WHERE status IN ('pending', 'dead') \
+                 GROUP BY status",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let mut counts = vec![(DeliveryState::Pending, 0), (DeliveryState::Dead, 0)];
+        for (status, n) in rows {
+            let state: DeliveryState = status.parse()?;
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
+                c.1 = n;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// When the oldest pending delivery of any organisation was enqueued (Unix ms), so
+    /// that a stuck outbox can be alerted on.
+    pub async fn oldest_pending_delivery(&self) -> Result<Option<i64>> {
+        let (oldest,): (Option<i64>,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(oldest)
+    }
+
     // ----- webhooks -----
+
+    /// Sets the organisation's webhook and records the change (never the secret) in the
+    /// audit log, in one transaction.
+    pub async fn configure_webhook(
+        &self,
+        org: i64,
+        url: &str,
+        secret: &str,
+        actor: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        with_tx!(self, tx, _b => {
+            sqlx::query(
+                "INSERT INTO webhooks (organisation_id, url, secret, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (organisation_id) DO UPDATE \
+                 SET url = excluded.url, secret = excluded.secret, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(org)
+            .bind(url)
+            .bind(secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let details = serde_json::json!({ "url": url });
+            let subject = format!("organisation:{org}");
+            append_audit_tx!(tx, org, actor, "webhook.set", &subject, &details);
+            Ok(())
+        })
+    }
 
     pub async fn set_webhook(&self, org: i64, url: &str, secret: &str) -> Result<()> {
         let now = now_ms();

@@ -122,6 +122,31 @@ impl Store {
             .collect())
     }
 
+    /// Waiting and claimed entries per queue, summed over every organisation (for
+    /// metrics), by queue name.
+    pub async fn queue_depths_all(&self) -> Result<Vec<QueueDepth>> {
+        let now = now_ms();
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT queue, \
+                 SUM(CASE WHEN lease_until IS NULL OR lease_until < $1 THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN lease_until IS NULL OR lease_until < $1 THEN 0 ELSE 1 END) \
+                 FROM queue_entries GROUP BY queue ORDER BY queue",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(queue, waiting, claimed)| QueueDepth {
+                queue,
+                waiting,
+                claimed,
+            })
+            .collect())
+    }
+
     /// Records a decision on a queued item. Only the reviewer who claimed it (or an admin)
     /// may decide; an appeal may not be decided by the reviewer of the decision appealed.
     /// Removes the item from its queue, appends to the audit log and enqueues a webhook
