@@ -144,6 +144,7 @@ async fn run_async(cmd: BankCommand) -> anyhow::Result<ExitCode> {
                 verdict,
                 pdq_threshold,
                 expires_at: None,
+                ..NewBank::named("")
             };
             let bank = store.create_bank(org, &new, ACTOR).await?;
             println!("created bank {} (id {})", bank.name, bank.id);
@@ -190,6 +191,7 @@ async fn run_async(cmd: BankCommand) -> anyhow::Result<ExitCode> {
                     source: r.source,
                     note: r.note,
                     expires_at: r.expires_at,
+                    origin: None,
                 })
                 .collect();
             let (store, org) = open(&target).await?;

@@ -114,6 +114,7 @@ fn load_bank_files(files: &[PathBuf]) -> anyhow::Result<Matcher> {
             enabled: true,
             disabled_until: None,
             expires_at: None,
+            dispute_limit: 0,
         });
         for r in records {
             matcher.insert(SignalEntry {
@@ -123,6 +124,7 @@ fn load_bank_files(files: &[PathBuf]) -> anyhow::Result<Matcher> {
                 category: r.category,
                 source: r.source,
                 expires_at: r.expires_at,
+                disputes: 0,
             });
             next_id += 1;
         }

@@ -28,6 +28,8 @@ pub struct BankInfo {
     pub enabled: bool,
     pub disabled_until: Option<i64>,
     pub expires_at: Option<i64>,
+    /// Partners' disputes after which a signal stops matching; 0: never.
+    pub dispute_limit: u32,
 }
 
 impl BankInfo {
@@ -48,6 +50,8 @@ pub struct SignalEntry {
     pub category: Option<Category>,
     pub source: Option<String>,
     pub expires_at: Option<i64>,
+    /// Partners that disputed it or reported it as a false positive.
+    pub disputes: u32,
 }
 
 /// The hashes of one image to match.
@@ -185,7 +189,8 @@ impl Matcher {
             let Some(bank) = self.banks.get(&entry.bank_id) else {
                 return;
             };
-            if !bank.is_active(now) || entry.expires_at.is_some_and(|t| now >= t) {
+            let disputed = bank.dispute_limit > 0 && entry.disputes >= bank.dispute_limit;
+            if !bank.is_active(now) || entry.expires_at.is_some_and(|t| now >= t) || disputed {
                 return;
             }
             if let Some(d) = distance {

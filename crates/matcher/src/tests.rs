@@ -11,6 +11,7 @@ fn bank(id: i64, name: &str, threshold: u32) -> BankInfo {
         enabled: true,
         disabled_until: None,
         expires_at: None,
+        dispute_limit: 2,
     }
 }
 
@@ -22,6 +23,7 @@ fn entry(id: i64, bank_id: i64, kind: SignalKind, value: &str) -> SignalEntry {
         category: None,
         source: Some("unit".into()),
         expires_at: None,
+        disputes: 0,
     }
 }
 
@@ -264,4 +266,27 @@ fn signal_files_parse_or_report_every_bad_row() {
         parse_signal_file(&[0xff, 0xfe], FileFormat::Csv, None),
         Err(SignalFileError::NotUtf8)
     );
+}
+
+#[test]
+fn signals_disputed_by_enough_partners_stop_matching() {
+    let mut m = Matcher::new();
+    m.set_banks([bank(1, "phones", 31)]);
+    let mut e = entry(1, 1, SignalKind::Phone, "+447700900123");
+    e.disputes = 1;
+    m.insert(e.clone());
+    let ents = [entity(EntityKind::Phone, "+447700900123")];
+    let input = MatchInput {
+        entities: &ents,
+        ..Default::default()
+    };
+    assert_eq!(m.find(&input, 0).len(), 1);
+    e.disputes = 2;
+    m.insert(e);
+    assert!(m.find(&input, 0).is_empty());
+    // A bank that ignores disputes keeps matching.
+    let mut lenient = bank(1, "phones", 31);
+    lenient.dispute_limit = 0;
+    m.set_banks([lenient]);
+    assert_eq!(m.find(&input, 0).len(), 1);
 }

@@ -109,6 +109,7 @@ fn bank_info(b: Bank) -> BankInfo {
         enabled: b.enabled,
         disabled_until: b.disabled_until,
         expires_at: b.expires_at,
+        dispute_limit: b.dispute_limit,
     }
 }
 
@@ -127,5 +128,6 @@ fn signal_entry(s: StoredSignal) -> Option<SignalEntry> {
         category: s.category,
         source: s.source,
         expires_at: s.expires_at,
+        disputes: s.disputed.max(0) as u32,
     })
 }

@@ -199,6 +199,7 @@ async fn add(
             source: r.source,
             note: r.note,
             expires_at: r.expires_at,
+            origin: None,
         })
         .collect();
     let report: AddReport = state

@@ -3,7 +3,7 @@
 //! One cloneable [`AppState`] (the pipeline and the store); each module exposes a
 //! `router()`; errors are [`ApiError`]s. Only this crate knows HTTP; it knows no SQL.
 
-mod bank_cache;
+pub mod bank_cache;
 mod banks;
 mod deliveries;
 mod error;
@@ -12,6 +12,8 @@ mod items;
 mod keys;
 mod ops;
 mod review;
+pub mod exchange;
+pub mod taxii;
 mod upload;
 pub mod webhooks;
 
@@ -89,9 +91,10 @@ pub fn app_with(state: AppState, options: Options) -> Router {
         .merge(keys::router())
         .merge(deliveries::router())
         .merge(ops::router())
+        .with_state(state.clone())
+        .merge(taxii::router(&state))
         .layer(axum::middleware::from_fn_with_state(observer, ops::observe))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
 }
 
 /// Serves `app` on `listener` until Ctrl-C or SIGTERM, then finishes in-flight requests.

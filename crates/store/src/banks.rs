@@ -32,6 +32,13 @@ pub struct Bank {
     pub created_at: i64,
     pub updated_at: i64,
     pub change_seq: i64,
+    /// Traffic Light Protocol level of the bank's signals when shared.
+    pub tlp: String,
+    /// Who may pull the bank: `*`, `group:<name>`, `org:<id>`, comma-separated; empty: nobody.
+    pub share_with: String,
+    /// Partners' disputes (or false-positive reports) after which a signal stops matching;
+    /// 0: never.
+    pub dispute_limit: u32,
 }
 
 impl Bank {
@@ -58,6 +65,47 @@ pub struct NewBank {
     pub pdq_threshold: u32,
     #[serde(default)]
     pub expires_at: Option<i64>,
+    #[serde(default = "default_tlp")]
+    pub tlp: String,
+    #[serde(default)]
+    pub share_with: String,
+    #[serde(default = "default_dispute_limit")]
+    pub dispute_limit: u32,
+}
+
+fn default_tlp() -> String {
+    "amber".into()
+}
+
+fn default_dispute_limit() -> u32 {
+    2
+}
+
+/// The TLP 2.0 levels, least restrictive first.
+pub const TLP_LEVELS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
+
+fn check_sharing(tlp: &str, share_with: &str) -> Result<()> {
+    if !TLP_LEVELS.contains(&tlp) {
+        return Err(StoreError::Invalid(format!(
+            "tlp `{tlp}` is not one of {}",
+            TLP_LEVELS.join(", ")
+        )));
+    }
+    for entry in share_with.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let ok = entry == "*"
+            || entry
+                .strip_prefix("group:")
+                .is_some_and(|g| !g.is_empty() && !g.contains(char::is_whitespace))
+            || entry
+                .strip_prefix("org:")
+                .is_some_and(|o| o.parse::<i64>().is_ok());
+        if !ok {
+            return Err(StoreError::Invalid(format!(
+                "share_with entry `{entry}` must be `*`, `group:<name>` or `org:<id>`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn default_verdict() -> MatchVerdict {
@@ -77,6 +125,9 @@ impl NewBank {
             verdict: MatchVerdict::Review,
             pdq_threshold: DEFAULT_PDQ_THRESHOLD,
             expires_at: None,
+            tlp: default_tlp(),
+            share_with: String::new(),
+            dispute_limit: default_dispute_limit(),
         }
     }
 }
@@ -99,6 +150,12 @@ pub struct BankPatch {
     pub disabled_until: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<i64>>,
+    #[serde(default)]
+    pub tlp: Option<String>,
+    #[serde(default)]
+    pub share_with: Option<String>,
+    #[serde(default)]
+    pub dispute_limit: Option<u32>,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
@@ -119,6 +176,8 @@ pub struct NewSignal {
     pub source: Option<String>,
     pub note: Option<String>,
     pub expires_at: Option<i64>,
+    /// The organisation that first shared it, for signals pulled from a partner.
+    pub origin: Option<String>,
 }
 
 impl NewSignal {
@@ -129,6 +188,7 @@ impl NewSignal {
             source: None,
             note: None,
             expires_at: None,
+            origin: None,
         }
     }
 }
@@ -149,6 +209,12 @@ pub struct StoredSignal {
     /// Set when the signal was removed; kept so that followers of the change feed see it go.
     pub removed_at: Option<i64>,
     pub change_seq: i64,
+    /// The organisation that first shared it; `None` for the bank owner's own.
+    pub origin: Option<String>,
+    /// Partners that confirmed it.
+    pub confirmed: i64,
+    /// Partners that disputed it or reported it as a false positive.
+    pub disputed: i64,
 }
 
 impl StoredSignal {
@@ -170,9 +236,10 @@ pub struct AddReport {
 /// The most signals accepted in one add.
 pub const MAX_SIGNALS_PER_ADD: usize = 100_000;
 
-const BANK_COLUMNS: &str = "id, organisation_id, name, description, category, verdict, \
-     pdq_threshold, enabled, disabled_until, expires_at, created_at, updated_at, change_seq";
-type BankRow = (
+pub(crate) const BANK_COLUMNS: &str = "id, organisation_id, name, description, category, verdict, \
+     pdq_threshold, enabled, disabled_until, expires_at, created_at, updated_at, change_seq, \
+     tlp, share_with, dispute_limit";
+pub(crate) type BankRow = (
     i64,
     i64,
     String,
@@ -186,9 +253,12 @@ type BankRow = (
     i64,
     i64,
     i64,
+    String,
+    String,
+    i64,
 );
 
-fn bank_from_row(row: BankRow) -> Result<Bank> {
+pub(crate) fn bank_from_row(row: BankRow) -> Result<Bank> {
     let (
         id,
         organisation_id,
@@ -203,6 +273,9 @@ fn bank_from_row(row: BankRow) -> Result<Bank> {
         created_at,
         updated_at,
         change_seq,
+        tlp,
+        share_with,
+        dispute_limit,
     ) = row;
     Ok(Bank {
         id,
@@ -218,12 +291,15 @@ fn bank_from_row(row: BankRow) -> Result<Bank> {
         created_at,
         updated_at,
         change_seq,
+        tlp,
+        share_with,
+        dispute_limit: dispute_limit as u32,
     })
 }
 
-const SIGNAL_COLUMNS: &str = "id, bank_id, kind, value, category, source, note, expires_at, \
-     created_at, updated_at, removed_at, change_seq";
-type SignalRow = (
+pub(crate) const SIGNAL_COLUMNS: &str = "id, bank_id, kind, value, category, source, note, expires_at, \
+     created_at, updated_at, removed_at, change_seq, origin, confirmed, disputed";
+pub(crate) type SignalRow = (
     i64,
     i64,
     String,
@@ -235,10 +311,13 @@ type SignalRow = (
     i64,
     i64,
     Option<i64>,
+    i64,
+    Option<String>,
+    i64,
     i64,
 );
 
-fn signal_from_row(row: SignalRow) -> Result<StoredSignal> {
+pub(crate) fn signal_from_row(row: SignalRow) -> Result<StoredSignal> {
     let (
         id,
         bank_id,
@@ -252,6 +331,9 @@ fn signal_from_row(row: SignalRow) -> Result<StoredSignal> {
         updated_at,
         removed_at,
         change_seq,
+        origin,
+        confirmed,
+        disputed,
     ) = row;
     Ok(StoredSignal {
         id,
@@ -268,6 +350,9 @@ fn signal_from_row(row: SignalRow) -> Result<StoredSignal> {
         updated_at,
         removed_at,
         change_seq,
+        origin,
+        confirmed,
+        disputed,
     })
 }
 
@@ -321,11 +406,14 @@ impl Store {
     pub async fn create_bank(&self, org: i64, new: &NewBank, actor: &str) -> Result<Bank> {
         check_bank_name(&new.name)?;
         check_threshold(new.pdq_threshold)?;
+        check_sharing(&new.tlp, &new.share_with)?;
         let now = now_ms();
         let sql = format!(
             "INSERT INTO banks (organisation_id, name, description, category, verdict, \
-             pdq_threshold, enabled, expires_at, created_at, updated_at, change_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8, $8, $9) RETURNING {BANK_COLUMNS}"
+             pdq_threshold, enabled, expires_at, created_at, updated_at, change_seq, tlp, \
+             share_with, dispute_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8, $8, $9, $10, $11, $12) \
+             RETURNING {BANK_COLUMNS}"
         );
         let out = with_tx!(self, tx, _b => {
             let seq = next_bank_seq_tx!(tx, org);
@@ -339,6 +427,9 @@ impl Store {
                 .bind(new.expires_at)
                 .bind(now)
                 .bind(seq)
+                .bind(&new.tlp)
+                .bind(&new.share_with)
+                .bind(i64::from(new.dispute_limit))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| match StoreError::from(e) {
@@ -405,7 +496,8 @@ impl Store {
         let update = format!(
             "UPDATE banks SET description = $1, category = $2, verdict = $3, \
              pdq_threshold = $4, enabled = $5, disabled_until = $6, expires_at = $7, \
-             updated_at = $8, change_seq = $9 WHERE id = $10 RETURNING {BANK_COLUMNS}"
+             updated_at = $8, change_seq = $9, tlp = $11, share_with = $12, dispute_limit = $13 \
+             WHERE id = $10 RETURNING {BANK_COLUMNS}"
         );
         let out = with_tx!(self, tx, _b => {
             let row: Option<BankRow> =
@@ -432,6 +524,16 @@ impl Store {
             if let Some(e) = patch.expires_at {
                 bank.expires_at = e;
             }
+            if let Some(t) = &patch.tlp {
+                bank.tlp = t.clone();
+            }
+            if let Some(w) = &patch.share_with {
+                bank.share_with = w.clone();
+            }
+            if let Some(d) = patch.dispute_limit {
+                bank.dispute_limit = d;
+            }
+            check_sharing(&bank.tlp, &bank.share_with)?;
             let seq = next_bank_seq_tx!(tx, org);
             let row: BankRow = sqlx::query_as(&update)
                 .bind(&bank.description)
@@ -444,6 +546,9 @@ impl Store {
                 .bind(now)
                 .bind(seq)
                 .bind(bank.id)
+                .bind(&bank.tlp)
+                .bind(&bank.share_with)
+                .bind(i64::from(bank.dispute_limit))
                 .fetch_one(&mut *tx)
                 .await?;
             let details = serde_json::to_value(patch)?;
@@ -488,11 +593,12 @@ impl Store {
             for s in unique.values() {
                 let (created_at,): (i64,) = sqlx::query_as(
                     "INSERT INTO bank_signals (organisation_id, bank_id, kind, value, category, \
-                     source, note, expires_at, created_at, updated_at, change_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+                     source, note, expires_at, created_at, updated_at, change_seq, origin) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) \
                      ON CONFLICT (bank_id, kind, value) DO UPDATE SET \
                      category = excluded.category, source = excluded.source, \
                      note = excluded.note, expires_at = excluded.expires_at, \
+                     origin = excluded.origin, \
                      updated_at = excluded.updated_at, removed_at = NULL, \
                      change_seq = excluded.change_seq \
                      RETURNING created_at",
@@ -507,6 +613,7 @@ impl Store {
                 .bind(s.expires_at)
                 .bind(now)
                 .bind(seq)
+                .bind(s.origin.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
                 if created_at == now {

@@ -268,6 +268,7 @@ mod items;
 mod orgs;
 mod outbox;
 mod review;
+mod sharing;
 
 use audit::audit_hash;
 use items::{item_from_row, ItemRow, ITEM_COLUMNS};
@@ -276,9 +277,10 @@ use review::queue_for;
 pub use audit::{AuditBreak, AuditEntry};
 pub use banks::{
     AddReport, Bank, BankPatch, NewBank, NewSignal, StoredSignal, DEFAULT_PDQ_THRESHOLD,
-    MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD,
+    MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD, TLP_LEVELS,
 };
 pub use breakwater_core::MatchVerdict;
+pub use sharing::{may_read, Feed, Feedback, VisibleBank};
 pub use items::{ItemFilter, StoredItem};
 pub use orgs::{ApiKey, Organisation, Principal};
 pub use outbox::{Delivery, DeliveryState, Webhook};
@@ -297,6 +299,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "banks",
         include_str!("../migrations/sqlite/0002_banks.sql"),
         include_str!("../migrations/postgres/0002_banks.sql"),
+    ),
+    (
+        4,
+        "sharing",
+        include_str!("../migrations/sqlite/0004_sharing.sql"),
+        include_str!("../migrations/postgres/0004_sharing.sql"),
     ),
 ];
 

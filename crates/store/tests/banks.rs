@@ -212,4 +212,83 @@ async fn update_and_audit(h: &Harness) {
     assert!(s.verify_audit(a).await.unwrap().is_ok());
 }
 
-both_backends!(create_add_lookup, removal_and_change_feed, update_and_audit);
+
+
+/// Every combination of TLP × audience × reader: the banks a reader may pull are exactly
+/// those the sharing rules allow, through the store's query and not only the rule.
+async fn sharing_matrix(h: &Harness) {
+    let s = &h.store;
+    let owner = org(s, "owner").await;
+    let member = org(s, "member").await;
+    let stranger = org(s, "stranger").await;
+    s.join_group(member, "channel").await.unwrap();
+    let audiences = [
+        String::new(),
+        "*".to_string(),
+        "group:channel".to_string(),
+        format!("org:{member}"),
+        format!("org:{stranger}"),
+        format!("group:channel,org:{stranger}"),
+    ];
+    let mut expected: Vec<(String, Vec<i64>)> = Vec::new();
+    for (t, tlp) in breakwater_store::TLP_LEVELS.iter().enumerate() {
+        for (a, audience) in audiences.iter().enumerate() {
+            let name = format!("b{t}{a}");
+            let mut bank = NewBank::named(&name);
+            bank.tlp = tlp.to_string();
+            bank.share_with = audience.clone();
+            s.create_bank(owner, &bank, "t").await.unwrap();
+            // The rules, written out case by case.
+            let mut readers = vec![owner];
+            for (reader, in_group) in [(member, true), (stranger, false)] {
+                let named = audience
+                    .split(',')
+                    .any(|e| e == format!("org:{reader}"));
+                let everyone = audience.split(',').any(|e| e == "*");
+                let group = in_group && audience.split(',').any(|e| e == "group:channel");
+                let allowed = match *tlp {
+                    "red" => false,
+                    "amber+strict" => named,
+                    _ => named || everyone || group,
+                };
+                if allowed {
+                    readers.push(reader);
+                }
+            }
+            expected.push((name, readers));
+        }
+    }
+    for reader in [owner, member, stranger] {
+        let mut visible: Vec<String> = s
+            .visible_banks(reader)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| {
+                assert_eq!(v.owner, "owner");
+                v.bank.name
+            })
+            .collect();
+        visible.sort();
+        let want: Vec<String> = expected
+            .iter()
+            .filter(|(_, readers)| readers.contains(&reader))
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(visible, want, "reader {reader}");
+    }
+    // Bad settings are refused.
+    let mut bad = NewBank::named("bad");
+    bad.tlp = "purple".into();
+    assert!(matches!(s.create_bank(owner, &bad, "t").await, Err(StoreError::Invalid(_))));
+    bad.tlp = "green".into();
+    bad.share_with = "everyone".into();
+    assert!(matches!(s.create_bank(owner, &bad, "t").await, Err(StoreError::Invalid(_))));
+}
+
+both_backends!(
+    create_add_lookup,
+    removal_and_change_feed,
+    update_and_audit,
+    sharing_matrix
+);
