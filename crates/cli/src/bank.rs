@@ -87,6 +87,27 @@ pub enum BankCommand {
         #[command(flatten)]
         target: BankTarget,
     },
+    /// Set who may pull a bank over TAXII and under which TLP.
+    Share {
+        name: String,
+        /// Audience: `*`, `group:<name>`, `org:<id>`, comma-separated; `""` for nobody.
+        #[arg(long = "with")]
+        with: Option<String>,
+        /// clear, green, amber, amber+strict or red.
+        #[arg(long)]
+        tlp: Option<String>,
+        /// Partners' disputes after which a signal stops matching; 0: never.
+        #[arg(long)]
+        dispute_limit: Option<u32>,
+        #[command(flatten)]
+        target: BankTarget,
+    },
+    /// Put the organisation in a share group (banks shared with `group:<name>`).
+    JoinGroup {
+        group: String,
+        #[command(flatten)]
+        target: BankTarget,
+    },
     /// Write a bank's signals as CSV (the import format) to stdout.
     Export {
         name: String,
@@ -260,6 +281,34 @@ async fn run_async(cmd: BankCommand) -> anyhow::Result<ExitCode> {
             };
             let bank = store.update_bank(org, &name, &patch, ACTOR).await?;
             println!("{}: enabled = {}", bank.name, bank.enabled);
+        }
+        BankCommand::Share {
+            name,
+            with,
+            tlp,
+            dispute_limit,
+            target,
+        } => {
+            let (store, org) = open(&target).await?;
+            let patch = BankPatch {
+                share_with: with,
+                tlp,
+                dispute_limit,
+                ..BankPatch::default()
+            };
+            let bank = store.update_bank(org, &name, &patch, ACTOR).await?;
+            println!(
+                "{}: TLP:{} shared with `{}`, dispute limit {}",
+                bank.name,
+                bank.tlp.to_uppercase(),
+                bank.share_with,
+                bank.dispute_limit
+            );
+        }
+        BankCommand::JoinGroup { group, target } => {
+            let (store, org) = open(&target).await?;
+            store.join_group(org, &group).await?;
+            println!("organisation {org} is in group {group}");
         }
         BankCommand::Export { name, target } => {
             let (store, org) = open(&target).await?;

@@ -8,8 +8,11 @@ mod bank;
 mod bench;
 mod config;
 mod eval;
+mod exchange;
 mod hash;
 mod load;
+mod refer;
+mod report;
 mod scan;
 mod serve;
 mod train;
@@ -53,9 +56,16 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Print `pdq quality md5 sha256 path` for image files.
     Hash(hash::HashArgs),
+    /// Share banks with partners over TAXII 2.1: collections, pull, push, feedback.
+    #[command(subcommand)]
+    Exchange(exchange::ExchangeCommand),
     /// Signal banks: create, import, add, remove, look up, export.
     #[command(subcommand)]
     Bank(bank::BankCommand),
+    /// Refer a file of URLs (one a line) from a government unit to a platform.
+    Refer(refer::ReferArgs),
+    /// An organisation's transparency report for a period (Markdown, HTML or JSON).
+    Report(report::ReportArgs),
     /// Benchmarks, side by side with a peer implementation.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -86,6 +96,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(data, args),
         Command::Hash(args) => hash::run(args),
         Command::Bank(cmd) => bank::run(cmd),
+        Command::Exchange(cmd) => exchange::run(data, cmd),
+        Command::Refer(args) => refer::run(args),
+        Command::Report(args) => report::run(args),
         Command::Bench(cmd) => bench::run(data, cmd),
     };
     match result {

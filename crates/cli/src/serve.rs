@@ -114,6 +114,17 @@ pub fn serve(data: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
             metrics: Arc::new(Metrics::default()),
             banks: Default::default(),
         };
+        // Partners' collections this instance subscribed to (`breakwater exchange pull`).
+        let every = std::env::var("BREAKWATER_EXCHANGE_INTERVAL_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(300)
+            .max(1);
+        tokio::spawn(breakwater_server::exchange::run_feeds(
+            state.store.clone(),
+            state.banks.clone(),
+            std::time::Duration::from_secs(every),
+        ));
         breakwater_server::serve_with(listener, state, config.server_options())
             .await
             .context("serving")?;

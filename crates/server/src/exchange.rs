@@ -108,7 +108,10 @@ pub async fn pull(
             continue;
         }
         if s.revoked {
-            match store.remove_signal(org, &feed.bank, &s.signal, "exchange").await {
+            match store
+                .remove_signal(org, &feed.bank, &s.signal, "exchange")
+                .await
+            {
                 Ok(()) => report.removed += 1,
                 Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
@@ -125,7 +128,9 @@ pub async fn pull(
         });
     }
     if !adds.is_empty() {
-        let added = store.add_signals(org, &feed.bank, &adds, "exchange").await?;
+        let added = store
+            .add_signals(org, &feed.bank, &adds, "exchange")
+            .await?;
         report.added = added.added;
         report.updated = added.updated;
     }

@@ -7,12 +7,14 @@ pub mod bank_cache;
 mod banks;
 mod deliveries;
 mod error;
+pub mod exchange;
 mod extract;
+mod interventions;
 mod items;
 mod keys;
 mod ops;
+mod referrals;
 mod review;
-pub mod exchange;
 pub mod taxii;
 mod upload;
 pub mod webhooks;
@@ -90,6 +92,8 @@ pub fn app_with(state: AppState, options: Options) -> Router {
         .merge(banks::router())
         .merge(keys::router())
         .merge(deliveries::router())
+        .merge(referrals::router())
+        .merge(interventions::router())
         .merge(ops::router())
         .with_state(state.clone())
         .merge(taxii::router(&state))

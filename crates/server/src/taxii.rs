@@ -149,7 +149,11 @@ impl StoreTaxii {
             Err(errors) => {
                 for e in errors.0 {
                     let version = objects.get(e.index).map(version_of).unwrap_or("");
-                    failures.push(detail(e.id.as_deref().unwrap_or(""), version, e.error.to_string()));
+                    failures.push(detail(
+                        e.id.as_deref().unwrap_or(""),
+                        version,
+                        e.error.to_string(),
+                    ));
                 }
                 return Ok(());
             }
@@ -220,9 +224,16 @@ impl StoreTaxii {
                 ));
                 continue;
             }
-            let Some(feedback) = o.get("opinion").and_then(Value::as_str).and_then(feedback_of)
+            let Some(feedback) = o
+                .get("opinion")
+                .and_then(Value::as_str)
+                .and_then(feedback_of)
             else {
-                failures.push(detail(id, version, "`opinion` must be agree/disagree (strongly or not)"));
+                failures.push(detail(
+                    id,
+                    version,
+                    "`opinion` must be agree/disagree (strongly or not)",
+                ));
                 continue;
             };
             let refs: Vec<&str> = o
@@ -230,9 +241,17 @@ impl StoreTaxii {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let targets: Vec<i64> = refs.iter().filter_map(|r| by_indicator.get(*r)).copied().collect();
+            let targets: Vec<i64> = refs
+                .iter()
+                .filter_map(|r| by_indicator.get(*r))
+                .copied()
+                .collect();
             if targets.is_empty() {
-                failures.push(detail(id, version, "the opinion refers to no indicator of this collection"));
+                failures.push(detail(
+                    id,
+                    version,
+                    "the opinion refers to no indicator of this collection",
+                ));
                 continue;
             }
             let note = o.get("explanation").and_then(Value::as_str);
@@ -267,7 +286,10 @@ fn may_write_signals(p: &Principal) -> bool {
 impl TaxiiBackend for StoreTaxii {
     type Principal = Principal;
 
-    async fn authenticate(&self, credentials: &Credentials) -> Result<Option<Principal>, BackendError> {
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Option<Principal>, BackendError> {
         // HTTP Basic carries the API key as the password; the user name is informative.
         let key = match credentials {
             Credentials::ApiKey(k) => k,
@@ -355,7 +377,11 @@ impl TaxiiBackend for StoreTaxii {
                 .partition(|o| o.get("type").and_then(Value::as_str) == Some("opinion"));
             for o in &opinions {
                 let id = o.get("id").and_then(Value::as_str).unwrap_or("");
-                failures.push(detail(id, version_of(o), "an owner's opinion of its own signal is not feedback"));
+                failures.push(detail(
+                    id,
+                    version_of(o),
+                    "an owner's opinion of its own signal is not feedback",
+                ));
             }
             self.add_signals(p, &v, &rest, &mut successes, &mut failures)
                 .await?;

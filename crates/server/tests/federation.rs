@@ -81,9 +81,17 @@ async fn two_instances_share_signals_feedback_and_nothing_more() {
     a.store.create_bank(unit, &secret, "t").await.unwrap();
     let mut known = NewSignal::new(phone("+44 7911 123456"));
     known.source = Some("unit-a investigation".into());
-    a.store.add_signals(unit, "uk", &[known], "t").await.unwrap();
     a.store
-        .add_signals(unit, "secret", &[NewSignal::new(phone("+44 7911 999999"))], "t")
+        .add_signals(unit, "uk", &[known], "t")
+        .await
+        .unwrap();
+    a.store
+        .add_signals(
+            unit,
+            "secret",
+            &[NewSignal::new(phone("+44 7911 999999"))],
+            "t",
+        )
         .await
         .unwrap();
     let b_on_a = a
@@ -119,7 +127,13 @@ async fn two_instances_share_signals_feedback_and_nothing_more() {
         .unwrap()
         .id;
     b.store
-        .upsert_feed(platform, &a.root, &uk_id, "from-a", &format!("key:{b_key_on_a}"))
+        .upsert_feed(
+            platform,
+            &a.root,
+            &uk_id,
+            "from-a",
+            &format!("key:{b_key_on_a}"),
+        )
         .await
         .unwrap();
     let mut feed = b.store.feeds().await.unwrap().remove(0);
@@ -184,7 +198,12 @@ async fn two_instances_share_signals_feedback_and_nothing_more() {
         .create_key(a_on_b, Role::Analyst, "partner", "t")
         .await
         .unwrap();
-    let from_a_on_b = b.store.bank_by_name(platform, "from-a").await.unwrap().unwrap();
+    let from_a_on_b = b
+        .store
+        .bank_by_name(platform, "from-a")
+        .await
+        .unwrap()
+        .unwrap();
     a.store
         .upsert_feed(
             unit,

@@ -399,17 +399,20 @@ impl TaxiiClient {
         let mut next: Option<String> = None;
         let mut tokens = HashSet::new();
         loop {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            if let Some(t) = after {
-                q.append_pair("added_after", &t.to_string());
-            }
-            if let Some(l) = limit {
-                q.append_pair("limit", &l.to_string());
-            }
-            if let Some(n) = &next {
-                q.append_pair("next", n);
-            }
-            let q = q.finish();
+            // Built in a block: the serializer is not `Send` and must not live across an await.
+            let q = {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                if let Some(t) = after {
+                    q.append_pair("added_after", &t.to_string());
+                }
+                if let Some(l) = limit {
+                    q.append_pair("limit", &l.to_string());
+                }
+                if let Some(n) = &next {
+                    q.append_pair("next", n);
+                }
+                q.finish()
+            };
             let url = if q.is_empty() {
                 base.clone()
             } else {

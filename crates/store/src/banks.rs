@@ -91,7 +91,11 @@ fn check_sharing(tlp: &str, share_with: &str) -> Result<()> {
             TLP_LEVELS.join(", ")
         )));
     }
-    for entry in share_with.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in share_with
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         let ok = entry == "*"
             || entry
                 .strip_prefix("group:")
@@ -297,7 +301,8 @@ pub(crate) fn bank_from_row(row: BankRow) -> Result<Bank> {
     })
 }
 
-pub(crate) const SIGNAL_COLUMNS: &str = "id, bank_id, kind, value, category, source, note, expires_at, \
+pub(crate) const SIGNAL_COLUMNS: &str =
+    "id, bank_id, kind, value, category, source, note, expires_at, \
      created_at, updated_at, removed_at, change_seq, origin, confirmed, disputed";
 pub(crate) type SignalRow = (
     i64,

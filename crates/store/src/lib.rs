@@ -264,9 +264,12 @@ macro_rules! append_audit_tx {
 
 mod audit;
 mod banks;
+mod interventions;
 mod items;
 mod orgs;
 mod outbox;
+mod referrals;
+mod report;
 mod review;
 mod sharing;
 
@@ -280,11 +283,21 @@ pub use banks::{
     MAX_PDQ_THRESHOLD, MAX_SIGNALS_PER_ADD, TLP_LEVELS,
 };
 pub use breakwater_core::MatchVerdict;
-pub use sharing::{may_read, Feed, Feedback, VisibleBank};
+pub use interventions::{day_of, InterventionCount, InterventionEvent, InterventionVersion};
 pub use items::{ItemFilter, StoredItem};
 pub use orgs::{ApiKey, Organisation, Principal};
 pub use outbox::{Delivery, DeliveryState, Webhook};
+pub use referrals::{
+    content_hash, normalise_url, NewReferral, Referral, ReferralEvent, ReferralFilter,
+    ReferralOutcome, ReferralRole, ReferralStatus, ReferralTarget, Referred, Referrer,
+    DEFAULT_REFERRAL_DEADLINE_HOURS, MAX_REFERRAL_DEADLINE_MS, MAX_REFERRAL_TARGETS,
+};
+pub use report::{
+    AppealFigures, DeliveryFigures, InterventionFigures, ReferralFigures, TimeToAction,
+    TransparencyReport,
+};
 pub use review::{Decision, QueueDepth, StoredDecision};
+pub use sharing::{may_read, Feed, Feedback, VisibleBank};
 
 /// The migrations of each backend, in order: (version, name, SQLite SQL, PostgreSQL SQL).
 const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
@@ -299,6 +312,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "banks",
         include_str!("../migrations/sqlite/0002_banks.sql"),
         include_str!("../migrations/postgres/0002_banks.sql"),
+    ),
+    (
+        3,
+        "referrals",
+        include_str!("../migrations/sqlite/0003_referrals.sql"),
+        include_str!("../migrations/postgres/0003_referrals.sql"),
     ),
     (
         4,

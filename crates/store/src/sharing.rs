@@ -5,7 +5,9 @@
 //! the API) applies the same one and it can be tested exhaustively.
 
 use super::*;
-use crate::banks::{bank_from_row, signal_from_row, BankRow, SignalRow, BANK_COLUMNS, SIGNAL_COLUMNS};
+use crate::banks::{
+    bank_from_row, signal_from_row, BankRow, SignalRow, BANK_COLUMNS, SIGNAL_COLUMNS,
+};
 
 string_enum!(
     /// A partner's judgement of a shared signal.
@@ -121,7 +123,10 @@ impl Store {
         for row in rows {
             let bank = bank_from_row(row)?;
             if may_read(&bank, reader, &groups) {
-                let owner = owners.get(&bank.organisation_id).cloned().unwrap_or_default();
+                let owner = owners
+                    .get(&bank.organisation_id)
+                    .cloned()
+                    .unwrap_or_default();
                 out.push(VisibleBank { bank, owner });
             }
         }
@@ -130,7 +135,8 @@ impl Store {
 
     /// Every signal of a bank, removed ones included (a feed must carry removals).
     pub async fn all_signals(&self, bank_id: i64) -> Result<Vec<StoredSignal>> {
-        let sql = format!("SELECT {SIGNAL_COLUMNS} FROM bank_signals WHERE bank_id = $1 ORDER BY id");
+        let sql =
+            format!("SELECT {SIGNAL_COLUMNS} FROM bank_signals WHERE bank_id = $1 ORDER BY id");
         let rows: Vec<SignalRow> = with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(bank_id).fetch_all(pool).await?
         });
@@ -202,7 +208,10 @@ impl Store {
     }
 
     /// Feedback on one signal: (organisation id, judgement, note, time).
-    pub async fn feedback_on(&self, signal_id: i64) -> Result<Vec<(i64, Feedback, Option<String>, i64)>> {
+    pub async fn feedback_on(
+        &self,
+        signal_id: i64,
+    ) -> Result<Vec<(i64, Feedback, Option<String>, i64)>> {
         let rows: Vec<(i64, String, Option<String>, i64)> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT from_organisation_id, verdict, note, created_at FROM signal_feedback \
@@ -245,7 +254,17 @@ impl Store {
 
     /// Every feed of every organisation, for the scheduled puller.
     pub async fn feeds(&self) -> Result<Vec<Feed>> {
-        type Row = (i64, String, String, String, String, Option<String>, String, Option<i64>, Option<String>);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<String>,
+        );
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT organisation_id, url, collection, bank, credentials, added_after, \
@@ -256,19 +275,31 @@ impl Store {
             .await?
         });
         rows.into_iter()
-            .map(|(organisation_id, url, collection, bank, credentials, added_after, identities, last_pull_at, last_error)| {
-                Ok(Feed {
+            .map(
+                |(
                     organisation_id,
                     url,
                     collection,
                     bank,
                     credentials,
                     added_after,
-                    identities: serde_json::from_str(&identities)?,
+                    identities,
                     last_pull_at,
                     last_error,
-                })
-            })
+                )| {
+                    Ok(Feed {
+                        organisation_id,
+                        url,
+                        collection,
+                        bank,
+                        credentials,
+                        added_after,
+                        identities: serde_json::from_str(&identities)?,
+                        last_pull_at,
+                        last_error,
+                    })
+                },
+            )
             .collect()
     }
 

@@ -212,8 +212,6 @@ async fn update_and_audit(h: &Harness) {
     assert!(s.verify_audit(a).await.unwrap().is_ok());
 }
 
-
-
 /// Every combination of TLP × audience × reader: the banks a reader may pull are exactly
 /// those the sharing rules allow, through the store's query and not only the rule.
 async fn sharing_matrix(h: &Harness) {
@@ -241,9 +239,7 @@ async fn sharing_matrix(h: &Harness) {
             // The rules, written out case by case.
             let mut readers = vec![owner];
             for (reader, in_group) in [(member, true), (stranger, false)] {
-                let named = audience
-                    .split(',')
-                    .any(|e| e == format!("org:{reader}"));
+                let named = audience.split(',').any(|e| e == format!("org:{reader}"));
                 let everyone = audience.split(',').any(|e| e == "*");
                 let group = in_group && audience.split(',').any(|e| e == "group:channel");
                 let allowed = match *tlp {
@@ -280,10 +276,16 @@ async fn sharing_matrix(h: &Harness) {
     // Bad settings are refused.
     let mut bad = NewBank::named("bad");
     bad.tlp = "purple".into();
-    assert!(matches!(s.create_bank(owner, &bad, "t").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.create_bank(owner, &bad, "t").await,
+        Err(StoreError::Invalid(_))
+    ));
     bad.tlp = "green".into();
     bad.share_with = "everyone".into();
-    assert!(matches!(s.create_bank(owner, &bad, "t").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.create_bank(owner, &bad, "t").await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 both_backends!(

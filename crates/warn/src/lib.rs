@@ -6,7 +6,8 @@
 //! to the closest language available. Pure: no IO after loading.
 
 use breakwater_core::{Assessment, Category, EntityKind, HelpLink, IndicatorKind, Intervention};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Why the catalogue could not be loaded.
@@ -29,7 +30,7 @@ struct CatalogueFile {
 }
 
 /// One message of the catalogue.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub id: String,
@@ -45,7 +46,7 @@ pub struct Message {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelpEntry {
     pub name: String,
@@ -70,6 +71,133 @@ impl Message {
             source: self.source.clone(),
         }
     }
+}
+
+/// Why an edited message cannot go into the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct MessageError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> MessageError {
+    MessageError {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Limits on edited messages: long enough for any real message, short enough that a
+/// mistaken paste cannot bloat every answer of the interventions API.
+const MAX_ID: usize = 64;
+const MAX_TITLE: usize = 200;
+const MAX_BODY: usize = 4000;
+const MAX_SOURCE: usize = 2000;
+const MAX_TAGS: usize = 16;
+const MAX_HELP: usize = 10;
+const MAX_URL: usize = 2048;
+
+/// Whether `id` can name a message: ASCII letters, digits, `.`, `_` and `-`.
+pub fn valid_message_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A language tag in the catalogue's spelling (`ar-Latn`, `ku-Arab`, `pt-BR`), or `None`
+/// if it is not a plausible BCP 47 tag. Case matters to [`Catalogue::select`]'s fallbacks,
+/// so callers' `AR-latn` must become `ar-Latn`.
+pub fn canonical_language(tag: &str) -> Option<String> {
+    let tag = tag.trim().replace('_', "-");
+    let mut parts = tag.split('-');
+    let primary = parts.next()?;
+    if !(2..=3).contains(&primary.len()) || !primary.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut out = primary.to_ascii_lowercase();
+    for part in parts {
+        if part.is_empty() || part.len() > 8 || !part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        out.push('-');
+        match part.len() {
+            // Script: title case.
+            4 if part.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                out.push_str(&part[..1].to_ascii_uppercase());
+                out.push_str(&part[1..].to_ascii_lowercase());
+            }
+            // Region: upper case.
+            2 => out.push_str(&part.to_ascii_uppercase()),
+            _ => out.push_str(&part.to_ascii_lowercase()),
+        }
+    }
+    Some(out)
+}
+
+impl Message {
+    /// Checks an edited message and puts its language in the catalogue's spelling.
+    pub fn validate(&mut self) -> Result<(), MessageError> {
+        if !valid_message_id(&self.id) {
+            return Err(invalid(
+                "id",
+                format!("1 to {MAX_ID} ASCII letters, digits, `.`, `_` or `-`"),
+            ));
+        }
+        self.language = canonical_language(&self.language)
+            .ok_or_else(|| invalid("language", "not a language tag such as `ar` or `ar-Latn`"))?;
+        for (field, value, max) in [
+            ("title", &self.title, MAX_TITLE),
+            ("body", &self.body, MAX_BODY),
+            ("source", &self.source, MAX_SOURCE),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(field, "must not be empty"));
+            }
+            if value.chars().count() > max {
+                return Err(invalid(field, format!("longer than {max} characters")));
+            }
+        }
+        for (field, tags) in [("routes", &self.routes), ("topics", &self.topics)] {
+            if tags.len() > MAX_TAGS {
+                return Err(invalid(field, format!("more than {MAX_TAGS} entries")));
+            }
+            let bad = tags.iter().find(|t| {
+                t.is_empty()
+                    || t.len() > 32
+                    || !t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            });
+            if let Some(bad) = bad {
+                return Err(invalid(field, format!("`{bad}` is not a snake_case name")));
+            }
+        }
+        if self.help.len() > MAX_HELP {
+            return Err(invalid("help", format!("more than {MAX_HELP} links")));
+        }
+        for h in &self.help {
+            if h.name.trim().is_empty() {
+                return Err(invalid("help", "a link has no name"));
+            }
+            let scheme_ok = h.url.starts_with("https://") || h.url.starts_with("http://");
+            if !scheme_ok || h.url.len() > MAX_URL || h.url.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "help",
+                    format!("`{}` is not an http(s) URL", h.url),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A change to a bundled catalogue made through the API: a new or edited message, or a
+/// message withdrawn from selection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Override {
+    Set(Message),
+    Withdraw(String),
 }
 
 /// What the person wrote or searched, as far as choosing a message goes.
@@ -238,6 +366,45 @@ impl Catalogue {
         &self.messages
     }
 
+    /// The message with this id, if the catalogue has it.
+    pub fn get(&self, id: &str) -> Option<&Message> {
+        self.messages.iter().find(|m| m.id == id)
+    }
+
+    /// This catalogue with edits laid over it: an edited message replaces the message of
+    /// the same id (whatever its language), a new one is added, a withdrawn one is dropped.
+    /// Edits are applied in order, so the latest edit of an id wins.
+    pub fn with_overrides<'a>(&self, overrides: impl IntoIterator<Item = &'a Override>) -> Self {
+        let mut latest: HashMap<&str, &Override> = HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for o in overrides {
+            let id = match o {
+                Override::Set(m) => m.id.as_str(),
+                Override::Withdraw(id) => id.as_str(),
+            };
+            if latest.insert(id, o).is_none() {
+                order.push(id);
+            }
+        }
+        let mut messages: Vec<Message> = self
+            .messages
+            .iter()
+            .filter_map(|m| match latest.get(m.id.as_str()) {
+                None => Some(m.clone()),
+                Some(Override::Set(edited)) => Some(edited.clone()),
+                Some(Override::Withdraw(_)) => None,
+            })
+            .collect();
+        for id in order {
+            if let Some(Override::Set(m)) = latest.get(id) {
+                if self.get(id).is_none() {
+                    messages.push(m.clone());
+                }
+            }
+        }
+        Catalogue { messages }
+    }
+
     /// The best message for a context: the closest language that has any message, then
     /// the message whose routes and topics fit best.
     pub fn select(&self, context: &Context) -> Option<&Message> {
@@ -339,5 +506,78 @@ mod tests {
             pick("xx", vec!["channel"], None).as_deref(),
             Some("channel-en")
         );
+    }
+
+    #[test]
+    fn overrides_replace_add_and_withdraw() {
+        let base = catalogue();
+        let mut edited = message("med-ar", "ar", &["central_med"], &["small_boat"]);
+        edited.title = "edited".into();
+        let added = message("channel-ar", "ar", &["channel"], &["small_boat"]);
+        let overrides = vec![
+            Override::Set(message("med-ar", "ar", &["central_med"], &[])),
+            Override::Set(edited),
+            Override::Set(added),
+            Override::Withdraw("any-fr".into()),
+        ];
+        let c = base.with_overrides(&overrides);
+        // The latest edit of an id wins, in the place of the bundled message.
+        assert_eq!(c.get("med-ar").map(|m| m.title.as_str()), Some("edited"));
+        assert_eq!(c.messages().len(), base.messages().len());
+        assert!(c.get("any-fr").is_none());
+        let ctx = |language: &str, routes: Vec<&'static str>| Context {
+            language: language.into(),
+            routes,
+            category: None,
+        };
+        assert_eq!(
+            c.select(&ctx("ar", vec!["channel"])).map(|m| m.id.as_str()),
+            Some("channel-ar")
+        );
+        // With the only French message withdrawn, French falls back to English.
+        assert_eq!(
+            c.select(&ctx("fr", vec![])).map(|m| m.language.as_str()),
+            Some("en")
+        );
+        assert_eq!(
+            base.select(&ctx("fr", vec![])).map(|m| m.id.as_str()),
+            Some("any-fr")
+        );
+        // The bundled catalogue itself is unchanged.
+        assert!(base.get("any-fr").is_some());
+    }
+
+    #[test]
+    fn language_tags_are_canonical() {
+        assert_eq!(canonical_language("AR-latn").as_deref(), Some("ar-Latn"));
+        assert_eq!(canonical_language("ku_arab").as_deref(), Some("ku-Arab"));
+        assert_eq!(canonical_language("pt-br").as_deref(), Some("pt-BR"));
+        assert_eq!(canonical_language("en").as_deref(), Some("en"));
+        assert_eq!(canonical_language("e"), None);
+        assert_eq!(canonical_language("en-"), None);
+        assert_eq!(canonical_language("<script>"), None);
+    }
+
+    #[test]
+    fn edited_messages_are_checked() {
+        let mut m = message("ok-1", "AR-latn", &["channel"], &["small_boat"]);
+        m.help = vec![HelpEntry {
+            name: "UNHCR".into(),
+            url: "https://help.unhcr.org".into(),
+        }];
+        m.validate().unwrap();
+        assert_eq!(m.language, "ar-Latn");
+        let mut bad = m.clone();
+        bad.title = "  ".into();
+        assert_eq!(bad.validate().unwrap_err().field, "title");
+        let mut bad = m.clone();
+        bad.help[0].url = "javascript:alert(1)".into();
+        assert_eq!(bad.validate().unwrap_err().field, "help");
+        let mut bad = m.clone();
+        bad.id = "has space".into();
+        assert_eq!(bad.validate().unwrap_err().field, "id");
+        let mut bad = m;
+        bad.routes = vec!["Channel!".into()];
+        assert_eq!(bad.validate().unwrap_err().field, "routes");
     }
 }
