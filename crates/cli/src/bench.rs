@@ -25,6 +25,9 @@ pub enum BenchCommand {
     },
     /// PDQ hashing and index against pdqhash and faiss (runs bench/pdq/run.sh).
     Pdq,
+    /// Campaign clustering against datasketch MinHashLSH on synthetic posts with planted
+    /// campaigns: posts/s and pairwise F1 of each (`bash bench/setup-venv.sh datasketch` first).
+    Campaigns(crate::campaigns::BenchCampaignsArgs),
     /// Open-loop load on `POST /v1/interventions` over loopback (target: p99 under 5 ms
     /// at 1,000 requests/s); the same generator as `bench api`.
     Interventions {
@@ -61,6 +64,7 @@ pub fn run(data: Option<&Path>, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Interventions { rate, seconds } => {
             crate::load::run(data, crate::load::Endpoint::Interventions, rate, seconds)
         }
+        BenchCommand::Campaigns(args) => crate::campaigns::bench(args),
         BenchCommand::Pdq => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
             let status = Command::new("bash")

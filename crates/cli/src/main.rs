@@ -6,6 +6,7 @@
 
 mod bank;
 mod bench;
+mod campaigns;
 mod config;
 mod eval;
 mod exchange;
@@ -66,6 +67,8 @@ enum Command {
     Refer(refer::ReferArgs),
     /// An organisation's transparency report for a period (Markdown, HTML or JSON).
     Report(report::ReportArgs),
+    /// Cluster posts (scan input or output) into campaigns: members, template, contacts.
+    Campaigns(campaigns::CampaignsArgs),
     /// Benchmarks, side by side with a peer implementation.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Exchange(cmd) => exchange::run(data, cmd),
         Command::Refer(args) => refer::run(args),
         Command::Report(args) => report::run(args),
+        Command::Campaigns(args) => campaigns::run(args),
         Command::Bench(cmd) => bench::run(data, cmd),
     };
     match result {
