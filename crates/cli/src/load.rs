@@ -42,7 +42,7 @@ pub fn run(
         let store = Store::open(work.join("bench.db").to_str().unwrap_or("bench.db")).await?;
         let org = store.create_organisation("bench", OrgKind::Platform).await?;
         let (_, key) = store.create_key(org.id, Role::Admin, "bench", "bench").await?;
-        let state = AppState { pipeline, store, metrics: Arc::new(Metrics::default()), banks: Default::default() };
+        let state = AppState { pipeline, store, metrics: Arc::new(Metrics::default()), banks: Default::default(), campaigns: Default::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         std::env::set_var("BREAKWATER_QUIET", "1");

@@ -113,6 +113,7 @@ pub fn serve(data: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
             store,
             metrics: Arc::new(Metrics::default()),
             banks: Default::default(),
+            campaigns: Default::default(),
         };
         // Partners' collections this instance subscribed to (`breakwater exchange pull`).
         let every = std::env::var("BREAKWATER_EXCHANGE_INTERVAL_SECONDS")

@@ -5,6 +5,7 @@
 
 pub mod bank_cache;
 mod banks;
+mod campaigns;
 mod deliveries;
 mod error;
 pub mod exchange;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Each organisation's banks, in memory for matching.
     pub banks: Arc<bank_cache::BankCache>,
+    /// Each organisation's campaigns and trends, in memory.
+    pub campaigns: Arc<campaigns::CampaignCache>,
 }
 
 /// Counters and latency histograms exported at `/metrics`; all atomics, so the hot path
@@ -90,6 +93,7 @@ pub fn app_with(state: AppState, options: Options) -> Router {
         .merge(items::router())
         .merge(review::router())
         .merge(banks::router())
+        .merge(campaigns::router())
         .merge(keys::router())
         .merge(deliveries::router())
         .merge(referrals::router())

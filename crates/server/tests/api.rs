@@ -97,6 +97,7 @@ async fn scenario(store: Store) {
             store: store.clone(),
             metrics: Arc::new(Metrics::default()),
             banks: Default::default(),
+            campaigns: Default::default(),
         }),
     };
     let a = org(&store, "Platform A").await;
@@ -452,6 +453,7 @@ async fn banks_scenario(store: Store) {
             store: store.clone(),
             metrics: Arc::new(Metrics::default()),
             banks: Default::default(),
+            campaigns: Default::default(),
         }),
     };
     let a = org(&store, "bank-a").await;

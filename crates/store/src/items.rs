@@ -177,3 +177,23 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 }
+
+impl Store {
+    /// Items of `org` with an id above `after`, oldest first, at most `limit` (1..=1000):
+    /// for followers that process every item once (campaign clustering, trends).
+    pub async fn items_after(&self, org: i64, after: i64, limit: u32) -> Result<Vec<StoredItem>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE organisation_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        );
+        let rows: Vec<ItemRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(org)
+                .bind(after)
+                .bind(page_limit(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(item_from_row).collect()
+    }
+}

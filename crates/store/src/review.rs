@@ -158,6 +158,33 @@ impl Store {
         reviewer: &Principal,
         decision: &Decision,
     ) -> Result<StoredDecision> {
+        self.decide_with(org, item_id, reviewer, decision, None)
+            .await
+    }
+
+    /// Applies a reviewer's decision on a whole campaign to one of its members that is
+    /// waiting for review, without claiming it first: the reviewer reviewed the campaign
+    /// (its template and members) as one. Appeals are never decided this way.
+    pub async fn decide_for_campaign(
+        &self,
+        org: i64,
+        item_id: i64,
+        reviewer: &Principal,
+        decision: &Decision,
+        campaign: &str,
+    ) -> Result<StoredDecision> {
+        self.decide_with(org, item_id, reviewer, decision, Some(campaign))
+            .await
+    }
+
+    async fn decide_with(
+        &self,
+        org: i64,
+        item_id: i64,
+        reviewer: &Principal,
+        decision: &Decision,
+        campaign: Option<&str>,
+    ) -> Result<StoredDecision> {
         if reviewer.organisation_id != org {
             return Err(StoreError::NotFound);
         }
@@ -189,7 +216,12 @@ impl Store {
             };
             // A reviewer whose lease expired may still decide unless someone else has
             // claimed the item since (which replaces `claimed_by`).
-            if claimed_by != Some(reviewer.key_id) && reviewer.role != Role::Admin {
+            if campaign.is_some() && queue == APPEALS_QUEUE {
+                return Err(StoreError::Conflict(
+                    "an appeal is decided on its own, not with its campaign".into(),
+                ));
+            }
+            if campaign.is_none() && claimed_by != Some(reviewer.key_id) && reviewer.role != Role::Admin {
                 return Err(StoreError::NotClaimant);
             }
             if queue == APPEALS_QUEUE {
@@ -239,6 +271,7 @@ impl Store {
                 "policy": decision.policy,
                 "action": decision.action.as_str(),
                 "note": decision.note,
+                "campaign": campaign,
             });
             let actor = format!("key:{}", reviewer.key_id);
             let action = if queue == APPEALS_QUEUE { "appeal.decide" } else { "item.decide" };

@@ -34,6 +34,7 @@ pub fn state(store: Store) -> AppState {
         store,
         metrics: Arc::new(Metrics::default()),
         banks: Default::default(),
+        campaigns: Default::default(),
     }
 }
 
