@@ -143,6 +143,11 @@ impl OrgCampaigns {
         );
     }
 
+    /// The summary that is safe to share, as JSON.
+    pub fn shared_summary(&self, min_count: u64) -> Value {
+        self.trends.summary_for_sharing(min_count).to_json()
+    }
+
     fn template(&self, members: &[String]) -> Option<Template> {
         let texts: Vec<&str> = members
             .iter()
@@ -159,6 +164,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/campaigns/{id}/decision", post(decide))
         .route("/v1/trends", get(trends))
         .route("/v1/trends/shared", get(shared))
+        .route("/v1/trends/sharing", axum::routing::put(set_sharing))
         .route("/v1/trends/emerging", get(emerging))
 }
 
@@ -366,4 +372,38 @@ async fn emerging(
     };
     let surges = c.terms.surges(week, &SurgeConfig::default());
     Ok(Json(json!({ "week": week, "surges": surges })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sharing {
+    /// `*`, `group:<name>`, `org:<id>`, comma-separated; empty: nobody.
+    share_with: String,
+    #[serde(default = "default_min_count")]
+    min_count: u64,
+}
+
+fn default_min_count() -> u64 {
+    10
+}
+
+/// Who may pull the organisation's trend summary over TAXII (`/taxii2/api/`).
+async fn set_sharing(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(sharing): Body<Sharing>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin, Role::Analyst])?;
+    state
+        .store
+        .set_trend_sharing(
+            caller.org(),
+            &sharing.share_with,
+            sharing.min_count,
+            &caller.actor(),
+        )
+        .await?;
+    Ok(Json(
+        json!({ "share_with": sharing.share_with, "min_count": sharing.min_count }),
+    ))
 }

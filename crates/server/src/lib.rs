@@ -5,7 +5,7 @@
 
 pub mod bank_cache;
 mod banks;
-mod campaigns;
+pub mod campaigns;
 mod deliveries;
 mod error;
 pub mod exchange;

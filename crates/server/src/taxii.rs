@@ -28,6 +28,8 @@ const MAX_STATUSES: usize = 10_000;
 pub struct StoreTaxii {
     store: Store,
     banks: Arc<BankCache>,
+    /// For the trend summaries organisations share.
+    state: crate::AppState,
     statuses: Arc<Mutex<Vec<(i64, Status)>>>,
 }
 
@@ -36,6 +38,7 @@ pub fn router(state: &crate::AppState) -> axum::Router {
     let backend = StoreTaxii {
         store: state.store.clone(),
         banks: state.banks.clone(),
+        state: state.clone(),
         statuses: Arc::default(),
     };
     let config = TaxiiConfig {
@@ -52,6 +55,40 @@ pub fn collection_id(bank_id: i64) -> String {
         format!("breakwater:bank:{bank_id}").as_bytes(),
     )
     .to_string()
+}
+
+/// The collection of an organisation's shared trend summary.
+pub fn trends_collection_id(org: i64) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("breakwater:trends:{org}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// The trend summary as one STIX object (a custom type: aggregates, TLP:GREEN), with its
+/// owner's identity. Its id is fixed per organisation; each read is a new version.
+fn trend_objects(owner: &str, org: i64, min_count: u64, summary: Value) -> Vec<Value> {
+    let now = Timestamp::now().to_string();
+    let id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("breakwater:trend-summary:{org}").as_bytes(),
+    );
+    vec![
+        stix::identity_object(owner),
+        Tlp::Green.marking_definition(),
+        serde_json::json!({
+            "type": "x-breakwater-trend-summary",
+            "spec_version": "2.1",
+            "id": format!("x-breakwater-trend-summary--{id}"),
+            "created": "2024-01-01T00:00:00.000Z",
+            "modified": now,
+            "created_by_ref": stix::identity_id(owner),
+            "object_marking_refs": [Tlp::Green.marking_id()],
+            "min_count": min_count,
+            "summary": summary,
+        }),
+    ]
 }
 
 fn internal(e: StoreError) -> BackendError {
@@ -323,6 +360,26 @@ impl TaxiiBackend for StoreTaxii {
                 c.alias = Some(format!("{}/{}", v.owner, v.bank.name));
                 c
             })
+            .chain(
+                self.store
+                    .visible_trends(p.organisation_id)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|t| {
+                        let mut c = CollectionInfo::new(
+                            trends_collection_id(t.organisation_id),
+                            format!("{}: trends", t.owner),
+                            true,
+                            false,
+                        );
+                        c.description = Some(format!(
+                            "TLP:GREEN weekly counts, cells under {} suppressed",
+                            t.min_count
+                        ));
+                        c
+                    }),
+            )
             .collect())
     }
 
@@ -332,6 +389,30 @@ impl TaxiiBackend for StoreTaxii {
         collection: &str,
         query: &ObjectQuery,
     ) -> Result<Page, BackendError> {
+        let trends = self
+            .store
+            .visible_trends(p.organisation_id)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .find(|t| trends_collection_id(t.organisation_id) == collection);
+        if let Some(t) = trends {
+            let cache = self
+                .state
+                .campaigns
+                .current(&self.state, t.organisation_id)
+                .await
+                .map_err(|e| BackendError::Internal(e.to_string()))?;
+            let summary = cache.lock().await.shared_summary(t.min_count);
+            let now = Timestamp::now();
+            let objects = trend_objects(&t.owner, t.organisation_id, t.min_count, summary)
+                .into_iter()
+                .map(|o| {
+                    StoredObject::new(o, now).map_err(|e| BackendError::Internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return taxii::select(&objects, query);
+        }
         let v = self.visible(p, collection).await?;
         let signals = self.store.all_signals(v.bank.id).await.map_err(internal)?;
         let shared: Vec<SharedSignal> = signals.iter().map(|s| shared_signal(&v, s)).collect();

@@ -91,6 +91,11 @@ fn check_sharing(tlp: &str, share_with: &str) -> Result<()> {
             TLP_LEVELS.join(", ")
         )));
     }
+    check_audience(share_with)
+}
+
+/// Checks an audience: `*`, `group:<name>`, `org:<id>`, comma-separated, or empty.
+pub(crate) fn check_audience(share_with: &str) -> Result<()> {
     for entry in share_with
         .split(',')
         .map(str::trim)

@@ -297,7 +297,7 @@ pub use report::{
     TransparencyReport,
 };
 pub use review::{Decision, QueueDepth, StoredDecision};
-pub use sharing::{may_read, Feed, Feedback, VisibleBank};
+pub use sharing::{audience_admits, may_read, Feed, Feedback, TrendSharing, VisibleBank};
 
 /// The migrations of each backend, in order: (version, name, SQLite SQL, PostgreSQL SQL).
 const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
@@ -324,6 +324,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "sharing",
         include_str!("../migrations/sqlite/0004_sharing.sql"),
         include_str!("../migrations/postgres/0004_sharing.sql"),
+    ),
+    (
+        5,
+        "trend_sharing",
+        include_str!("../migrations/sqlite/0005_trend_sharing.sql"),
+        include_str!("../migrations/postgres/0005_trend_sharing.sql"),
     ),
 ];
 

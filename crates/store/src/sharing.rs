@@ -6,7 +6,8 @@
 
 use super::*;
 use crate::banks::{
-    bank_from_row, signal_from_row, BankRow, SignalRow, BANK_COLUMNS, SIGNAL_COLUMNS,
+    bank_from_row, check_audience, signal_from_row, BankRow, SignalRow, BANK_COLUMNS,
+    SIGNAL_COLUMNS,
 };
 
 string_enum!(
@@ -24,14 +25,19 @@ string_enum!(
 /// organisations named one by one (`org:<id>`), never to a group or to everyone. Otherwise
 /// the bank's audience decides: `*`, a group the reader belongs to, or the reader by id.
 pub fn may_read(bank: &Bank, reader: i64, reader_groups: &[String]) -> bool {
-    if bank.organisation_id == reader {
-        return true;
-    }
-    if bank.tlp == "red" {
+    bank.organisation_id == reader
+        || audience_admits(&bank.share_with, &bank.tlp, reader, reader_groups)
+}
+
+/// Whether an audience (`*`, `group:<name>`, `org:<id>`, comma-separated) under a TLP level
+/// admits `reader`, who is not the owner: never for RED, only named organisations for
+/// AMBER+STRICT.
+pub fn audience_admits(share_with: &str, tlp: &str, reader: i64, reader_groups: &[String]) -> bool {
+    if tlp == "red" {
         return false;
     }
-    let strict = bank.tlp == "amber+strict";
-    bank.share_with
+    let strict = tlp == "amber+strict";
+    share_with
         .split(',')
         .map(str::trim)
         .any(|entry| match entry {
@@ -46,6 +52,15 @@ pub fn may_read(bank: &Bank, reader: i64, reader_groups: &[String]) -> bool {
                 }
             }
         })
+}
+
+/// An organisation's trend summary as shared: aggregates only (TLP:GREEN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendSharing {
+    pub organisation_id: i64,
+    pub owner: String,
+    pub share_with: String,
+    pub min_count: u64,
 }
 
 /// A bank another organisation (or the owner) may pull, with its owner's name.
@@ -131,6 +146,57 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Sets who may pull the organisation's trend summary and its minimum count.
+    pub async fn set_trend_sharing(
+        &self,
+        org: i64,
+        share_with: &str,
+        min_count: u64,
+        actor: &str,
+    ) -> Result<()> {
+        check_audience(share_with)?;
+        if min_count < 5 {
+            return Err(StoreError::Invalid("min_count must be at least 5".into()));
+        }
+        with_tx!(self, tx, _b => {
+            sqlx::query(
+                "UPDATE organisations SET trends_share_with = $1, trends_min_count = $2 WHERE id = $3",
+            )
+            .bind(share_with)
+            .bind(min_count as i64)
+            .bind(org)
+            .execute(&mut *tx)
+            .await?;
+            let details = serde_json::json!({ "share_with": share_with, "min_count": min_count });
+            append_audit_tx!(tx, org, actor, "trends.share", "trends", &details);
+        });
+        Ok(())
+    }
+
+    /// The trend summaries `reader` may pull (other organisations' only).
+    pub async fn visible_trends(&self, reader: i64) -> Result<Vec<TrendSharing>> {
+        let groups = self.groups(reader).await?;
+        let rows: Vec<(i64, String, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, name, trends_share_with, trends_min_count FROM organisations \
+                 WHERE trends_share_with <> '' AND id <> $1 ORDER BY id",
+            )
+            .bind(reader)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, with, _)| audience_admits(with, "green", reader, &groups))
+            .map(|(organisation_id, owner, share_with, min)| TrendSharing {
+                organisation_id,
+                owner,
+                share_with,
+                min_count: min.max(5) as u64,
+            })
+            .collect())
     }
 
     /// Every signal of a bank, removed ones included (a feed must carry removals).
