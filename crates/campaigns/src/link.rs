@@ -127,37 +127,10 @@ impl Link {
     /// addresses, wallets). A phone number written like a date (`10/10/2026`) is left out:
     /// read as a local number it would tie together every post of that day.
     pub fn from_entity(entity: &Entity) -> Option<Link> {
-        if entity.kind == EntityKind::Phone && reads_as_date(&entity.text) {
+        if entity.kind == EntityKind::Phone && breakwater_core::reads_as_date(&entity.text) {
             return None;
         }
         Link::new(LinkKind::of_entity(entity.kind)?, &entity.value).ok()
-    }
-}
-
-/// `10/10/2026`, `1.5.26`, `2026-03-12`: day and month (in either order, or after a year),
-/// with an optional year.
-fn reads_as_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.trim().split(['/', '.', '-']).collect();
-    if !(2..=3).contains(&parts.len())
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return false;
-    }
-    let n = |i: usize| parts[i].parse::<u32>().unwrap_or(0);
-    let day_month = |a: u32, b: u32| (1..=31).contains(&a) && (1..=12).contains(&b);
-    match parts.len() {
-        2 => parts.iter().all(|p| p.len() <= 2) && (day_month(n(0), n(1)) || day_month(n(1), n(0))),
-        _ if parts[0].len() == 4 => {
-            parts[1].len() <= 2 && parts[2].len() <= 2 && day_month(n(2), n(1))
-        }
-        _ => {
-            parts[0].len() <= 2
-                && parts[1].len() <= 2
-                && matches!(parts[2].len(), 2 | 4)
-                && (day_month(n(0), n(1)) || day_month(n(1), n(0)))
-        }
     }
 }
 
@@ -229,7 +202,7 @@ mod tests {
         let date = Entity::new(EntityKind::Phone, "+21610102026", "10/10/2026", span);
         assert_eq!(Link::from_entity(&date), None);
         for text in ["1.5.26", "2026-03-12", "12/03"] {
-            assert!(reads_as_date(text), "{text}");
+            assert!(breakwater_core::reads_as_date(text), "{text}");
         }
         for text in [
             "07.911.123",
@@ -237,7 +210,7 @@ mod tests {
             "0791 112 345",
             "45/13/2026",
         ] {
-            assert!(!reads_as_date(text), "{text}");
+            assert!(!breakwater_core::reads_as_date(text), "{text}");
         }
     }
 }

@@ -20,4 +20,4 @@ pub use category::{Category, UnknownCategory};
 pub use data_files::data_files;
 pub use item::{Item, ItemError};
 pub use signal::{domain, MatchVerdict, Signal, SignalError, SignalKind, MAX_SIGNAL_BYTES};
-pub use time::{format_rfc3339_ms, parse_rfc3339_ms};
+pub use time::{format_rfc3339_ms, parse_rfc3339_ms, reads_as_date};

@@ -118,6 +118,33 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// `10/10/2026`, `1.5.26`, `2026-03-12`: day and month (in either order, or after a year),
+/// with an optional year.
+pub fn reads_as_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.trim().split(['/', '.', '-']).collect();
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let n = |i: usize| parts[i].parse::<u32>().unwrap_or(0);
+    let day_month = |a: u32, b: u32| (1..=31).contains(&a) && (1..=12).contains(&b);
+    match parts.len() {
+        2 => parts.iter().all(|p| p.len() <= 2) && (day_month(n(0), n(1)) || day_month(n(1), n(0))),
+        _ if parts[0].len() == 4 => {
+            parts[1].len() <= 2 && parts[2].len() <= 2 && day_month(n(2), n(1))
+        }
+        _ => {
+            parts[0].len() <= 2
+                && parts[1].len() <= 2
+                && matches!(parts[2].len(), 2 | 4)
+                && (day_month(n(0), n(1)) || day_month(n(1), n(0)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +161,16 @@ mod tests {
             format_rfc3339_ms(951_868_800_123),
             "2000-03-01T00:00:00.123Z"
         );
+    }
+
+    #[test]
+    fn dates_are_told_from_numbers() {
+        for date in ["10/10/2026", "2026-11-25", "25.11.26", "3/4"] {
+            assert!(reads_as_date(date), "{date}");
+        }
+        for other in ["7700 900123", "07911123456", "32/13/2026", "12345678"] {
+            assert!(!reads_as_date(other), "{other}");
+        }
     }
 
     #[test]

@@ -629,6 +629,10 @@ fn phones(
             continue;
         }
         let (start, end) = plain.original_span(byte_start, byte_end);
+        // "10/10/2026" is a date, not a Tunisian number.
+        if !international && breakwater_core::reads_as_date(&plain.as_str()[byte_start..byte_end]) {
+            continue;
+        }
         if prices.iter().any(|p| p.start < end && start < p.end)
             || links.iter().any(|&(s, e)| s < end && start < e)
         {
@@ -1131,6 +1135,7 @@ mod tests {
             ["+447700900123"]
         );
         assert!(values("born 2026-11-01, price 1500", "en", EntityKind::Phone).is_empty());
+        assert!(values("leaving 10/10/2026 from Sfax", "ar", EntityKind::Phone).is_empty());
     }
 
     #[test]
