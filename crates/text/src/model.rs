@@ -60,7 +60,9 @@ impl Features {
                 let mut h = seed(SALT_CHAR);
                 for (n, &c) in chars[i..].iter().take(4).enumerate() {
                     h = mix(h, c);
-                    if n >= 1 {
+                    // A Han or kana character is often a word in itself: in scripts written
+                    // without spaces it also counts alone.
+                    if n >= 1 || unspaced(c) {
                         buckets.push(bucket(h, bits));
                     }
                 }
@@ -74,6 +76,11 @@ impl Features {
         }
         Features { buckets }
     }
+}
+
+/// Characters of scripts written without spaces between words (Han, kana, Thai, Lao).
+fn unspaced(c: u64) -> bool {
+    matches!(c, 0x0E00..=0x0EFF | 0x3040..=0x30FF | 0x3400..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 /// Training settings.
