@@ -125,28 +125,13 @@ impl WebhookSender {
     }
 
     pub fn with_settings(store: Store, settings: SenderSettings) -> Result<Self, SenderError> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for (index, der) in settings.extra_roots.iter().enumerate() {
-            roots
-                .add(CertificateDer::from(der.clone()))
-                .map_err(|e| SenderError::InvalidRoot {
-                    index,
-                    reason: e.to_string(),
-                })?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SenderError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector =
+            breakwater_share::tls::https_connector(&settings.extra_roots).map_err(|e| match e {
+                breakwater_share::tls::TlsSetupError::InvalidRoot { index, reason } => {
+                    SenderError::InvalidRoot { index, reason }
+                }
+                breakwater_share::tls::TlsSetupError::Tls(m) => SenderError::Tls(m),
+            })?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(WebhookSender {
             store,

@@ -1,5 +1,7 @@
 //! The API end to end through the router, on SQLite and on the real PostgreSQL server.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use breakwater_server::{app, AppState, Metrics};
@@ -7,19 +9,11 @@ use breakwater_store::{OrgKind, Role, Store};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tower::ServiceExt;
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 fn pipeline() -> Arc<breakwater_pipeline::Pipeline> {
-    static PIPELINE: OnceLock<Arc<breakwater_pipeline::Pipeline>> = OnceLock::new();
-    PIPELINE
-        .get_or_init(|| {
-            let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data");
-            Arc::new(breakwater_pipeline::Pipeline::load(&data).expect("bundled data loads"))
-        })
-        .clone()
+    common::pipeline()
 }
 
 struct Api {
@@ -710,64 +704,20 @@ async fn banks_scenario(store: Store) {
 
 #[tokio::test]
 async fn banks_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("bw.db").to_str().unwrap())
-        .await
-        .unwrap();
-    banks_scenario(store).await;
+    common::on_sqlite(banks_scenario).await;
 }
 
 #[tokio::test]
 async fn banks_on_postgres() {
-    let mut raw = [0u8; 6];
-    getrandom::getrandom(&mut raw).unwrap();
-    let db = format!("bw_banks_{}", hex::encode(raw));
-    let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL must be reachable at 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let store = Store::open(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
-        .await
-        .unwrap();
-    let outcome = tokio::spawn(banks_scenario(store)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    outcome.unwrap();
+    common::on_postgres(banks_scenario).await;
 }
 
 #[tokio::test]
 async fn api_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("bw.db").to_str().unwrap())
-        .await
-        .unwrap();
-    scenario(store).await;
+    common::on_sqlite(scenario).await;
 }
 
 #[tokio::test]
 async fn api_on_postgres() {
-    let mut raw = [0u8; 6];
-    getrandom::getrandom(&mut raw).unwrap();
-    let db = format!("bw_api_{}", hex::encode(raw));
-    let admin = sqlx::PgPool::connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL must be reachable at 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let store = Store::open(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
-        .await
-        .unwrap();
-    let outcome = tokio::spawn(scenario(store)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    outcome.unwrap();
+    common::on_postgres(scenario).await;
 }

@@ -19,11 +19,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the client authenticates to a partner.
@@ -213,28 +211,12 @@ impl TaxiiClient {
     }
 
     pub fn with_config(auth: Option<Auth>, config: ClientConfig) -> Result<Self, ClientError> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for (index, der) in config.extra_roots.iter().enumerate() {
-            roots
-                .add(CertificateDer::from(der.clone()))
-                .map_err(|e| ClientError::InvalidRoot {
-                    index,
-                    reason: e.to_string(),
-                })?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = crate::tls::https_connector(&config.extra_roots).map_err(|e| match e {
+            crate::tls::TlsSetupError::InvalidRoot { index, reason } => {
+                ClientError::InvalidRoot { index, reason }
+            }
+            crate::tls::TlsSetupError::Tls(m) => ClientError::Tls(m),
+        })?;
         let http = Client::builder(TokioExecutor::new()).build(connector);
         Ok(TaxiiClient { http, auth, config })
     }

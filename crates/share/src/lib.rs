@@ -15,6 +15,7 @@ pub mod stix;
 pub mod taxii;
 pub mod timestamp;
 pub mod tlp;
+pub mod tls;
 
 pub use stix::{Import, ImportErrors, ImportOptions, ImportWarning, SharedSignal, StixError};
 pub use timestamp::{Timestamp, TimestampError};
