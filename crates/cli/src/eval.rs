@@ -9,6 +9,7 @@ use crate::UsageError;
 use breakwater_core::Category;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -157,11 +158,13 @@ pub fn run(data: Option<&Path>, args: EvalArgs) -> anyhow::Result<ExitCode> {
             "by_label": by_category.iter().map(|(k, t)| (k.clone(), t.to_json())).collect::<serde_json::Map<_, _>>(),
             "unlabelled": unlabelled,
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut out = String::new();
     let pct = |v: Option<f64>| v.map_or_else(|| "    -".to_string(), |x| format!("{:5.3}", x));
-    println!(
+    let _ = writeln!(
+        out,
         "{:<26} {:>6} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
         "",
         "adverts",
@@ -175,8 +178,9 @@ pub fn run(data: Option<&Path>, args: EvalArgs) -> anyhow::Result<ExitCode> {
         "s.recall",
         "s.prec"
     );
-    let row = |name: &str, t: &Tally| {
-        println!(
+    let row = |out: &mut String, name: &str, t: &Tally| {
+        let _ = writeln!(
+            out,
             "{:<26} {:>6} {:>7} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
             name,
             t.adverts,
@@ -192,25 +196,30 @@ pub fn run(data: Option<&Path>, args: EvalArgs) -> anyhow::Result<ExitCode> {
                 t.predicted_solicitation_right,
                 t.predicted_solicitation
             )),
-        )
+        );
     };
-    row("overall", &overall);
-    println!("-- by language");
+    row(&mut out, "overall", &overall);
+    let _ = writeln!(out, "-- by language");
     for (k, t) in &by_lang {
-        row(k, t);
+        row(&mut out, k, t);
     }
-    println!("-- by label");
+    let _ = writeln!(out, "-- by label");
     for (k, t) in &by_category {
-        row(k, t);
+        row(&mut out, k, t);
     }
     if overall.solicitations_violating > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "warning: {} solicitations were judged violating",
             overall.solicitations_violating
         );
     }
     if unlabelled > 0 {
-        println!("{unlabelled} lines had no label (or were errors) and were not counted");
+        let _ = writeln!(
+            out,
+            "{unlabelled} lines had no label (or were errors) and were not counted"
+        );
     }
+    crate::print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -60,5 +60,14 @@ pub fn run(data: Option<&Path>, args: TrainArgs) -> anyhow::Result<ExitCode> {
         report.thresholds.violating,
         bytes.len() / 1024
     );
+    let curve: Vec<String> = report
+        .oof_recall_at_fpr
+        .iter()
+        .map(|(rate, recall)| format!("{recall:.3} at {:.0}%", rate * 100.0))
+        .collect();
+    println!(
+        "out-of-fold recall of adverts by share of look-alikes let through: {}",
+        curve.join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }

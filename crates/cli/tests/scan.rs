@@ -208,7 +208,7 @@ fn eval_reports_quality_on_the_held_out_split() {
     // Regression guards, well below the measured figures in the closing notes: a broken
     // stage (normalisation, lexicons, model loading) falls far below them.
     assert!(
-        overall["flagged_recall"].as_f64().unwrap() >= 0.75,
+        overall["flagged_recall"].as_f64().unwrap() >= 0.65,
         "{overall}"
     );
     assert!(

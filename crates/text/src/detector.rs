@@ -11,6 +11,8 @@ use crate::langid::{primary, Identified, LanguageIdentifier};
 use crate::lexicon::Lexicon;
 use crate::model::{label_of, Features, TextModel, CLASSES};
 use crate::normalize::fold;
+use crate::quotes::{self, quoted_spans};
+use crate::script::{dominant_script, Script};
 use breakwater_core::{
     Assessment, Category, Contributions, Entity, EntityKind, Indicator, IndicatorKind, Item,
     Verdict,
@@ -53,7 +55,12 @@ pub mod feature {
     pub const MODEL_X_CONTEXT: usize = 26;
     /// Model log-odds of each violating category against benign, in `Category::ALL` order.
     pub const MODEL_CATEGORY: usize = 27;
-    pub const LEN: usize = 35;
+    /// Positive lexicon evidence inside quotation marks, kept apart from the groups
+    /// above: warnings and news quote the promises they expose.
+    pub const QUOTED: usize = 35;
+    /// Whether the text quotes anything at all.
+    pub const QUOTES: usize = 36;
+    pub const LEN: usize = 37;
 }
 
 /// Numbers that summarise the evidence about one text; the decision model reads these.
@@ -195,6 +202,8 @@ pub struct Analysis {
     pub entities: Vec<Entity>,
     pub features: Features,
     pub question: bool,
+    /// Passages between quotation marks, in code points of the original text.
+    pub quotes: Vec<(usize, usize)>,
 }
 
 /// Detection settings that are not learnt.
@@ -272,15 +281,15 @@ impl Detector {
     pub fn analyse(&self, text: &str, lang_hint: Option<&str>) -> Analysis {
         let folded = fold(text);
         let original = Original::new(text);
-        let detected = self.langid.identify(text);
+        // A language given with the item is trusted: only its script is read off the text.
         let language = match lang_hint.map(str::trim).filter(|l| !l.is_empty()) {
             Some(hint) => Identified {
                 code: hint.to_string(),
                 language: primary(hint).to_ascii_lowercase(),
-                script: detected.script,
+                script: dominant_script(text).map_or("Zyyy", Script::code),
                 confidence: 1.0,
             },
-            None => detected,
+            None => self.langid.identify(text),
         };
         let lexical = &folded.lexical;
         let terms = self.lexicon.terms();
@@ -341,6 +350,7 @@ impl Detector {
             entities,
             features: Features::from_lexical(lexical.as_str(), self.model.bits()),
             question,
+            quotes: quoted_spans(text),
         }
     }
 
@@ -382,6 +392,11 @@ impl Detector {
             };
             if ind.weight < 0.0 && !ind.kind.is_context() {
                 groups[COUNTER].push(ind.weight.abs());
+            } else if ind.weight > 0.0
+                && !ind.kind.is_context()
+                && quotes::inside(&analysis.quotes, ind.start, ind.end)
+            {
+                groups[QUOTED].push(ind.weight);
             } else {
                 groups[group].push(ind.weight.abs());
             }
@@ -406,6 +421,7 @@ impl Detector {
             0.0
         };
         v[QUESTION] = f32::from(u8::from(analysis.question));
+        v[QUOTES] = f32::from(u8::from(!analysis.quotes.is_empty()));
         v[MODEL_VIOLATING] = logit(p_violating);
         v[MODEL_SOLICITATION] = logit(p_solicitation);
         v[MODEL_BENIGN] = logit(probs[0]);
@@ -508,10 +524,11 @@ impl Detector {
                     INDICATORS,
                     INDICATORS_X_CONTACT,
                     INDICATORS_X_PRICE,
+                    QUOTED,
                 ],
             ),
             entities: v.contribution(&evidence, &[CONTACT, PRICE, ROUTE, QUESTION]),
-            context: v.contribution(&evidence, &[COUNTER, NEWS, HELP, LEGIT, CONTEXT]),
+            context: v.contribution(&evidence, &[COUNTER, NEWS, HELP, LEGIT, CONTEXT, QUOTES]),
             matches: 0.0,
         };
         explain(&analysis, probs, &evidence, &mut reasons);

@@ -15,6 +15,7 @@ pub mod load;
 pub mod model;
 pub mod normalize;
 mod phone;
+pub mod quotes;
 pub mod script;
 pub mod train;
 

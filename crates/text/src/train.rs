@@ -12,6 +12,10 @@ use breakwater_core::Category;
 /// the held-out split, so the target keeps a margin.
 pub const MAX_OOF_FALSE_POSITIVE_RATE: f32 = 0.01;
 
+/// The share of texts taken for solicitations that must be solicitations, measured out of
+/// fold: the product's bar is 0.95 on unseen data, so the target keeps a margin.
+pub const MIN_OOF_SOLICITATION_PRECISION: f32 = 0.96;
+
 /// What training measured, for the command's report.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
@@ -21,6 +25,9 @@ pub struct TrainReport {
     pub oof_recall: f32,
     /// Out-of-fold share of benign examples above the violating threshold.
     pub oof_false_positive_rate: f32,
+    /// Out-of-fold recall when 1%, 2% and 5% of look-alikes may score above the threshold:
+    /// how well the decision separates adverts from look-alikes, apart from the threshold.
+    pub oof_recall_at_fpr: [(f32, f32); 3],
     pub thresholds: Thresholds,
 }
 
@@ -143,16 +150,27 @@ pub fn train(
             break;
         }
     }
+    let solicitation_threshold = solicitation_threshold(&v, &s, &solicitation);
     let thresholds = Thresholds {
         violating: threshold,
         review,
-        solicitation: 0.5,
+        solicitation: solicitation_threshold,
     };
     let report = TrainReport {
         examples: examples.len(),
         folds,
         oof_recall: recall(threshold),
         oof_false_positive_rate: fpr(threshold),
+        oof_recall_at_fpr: [0.01f32, 0.02, 0.05].map(|rate| {
+            let mut sorted = benign.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let cut = sorted
+                .get((rate * sorted.len() as f32) as usize)
+                .copied()
+                .unwrap_or(0.0);
+            let above = positives.iter().filter(|p| **p > cut).count();
+            (rate, above as f32 / positives.len().max(1) as f32)
+        }),
         thresholds: thresholds.clone(),
     };
     // The shipped model is the average of the fold models rather than one retrained on
@@ -168,4 +186,29 @@ pub fn train(
         },
         report,
     )
+}
+
+/// The lowest solicitation threshold (from 0.3 up to 0.6) whose out-of-fold precision
+/// meets [`MIN_OOF_SOLICITATION_PRECISION`]: someone seeking a crossing should get a
+/// warning even when the evidence is modest, but a person asking for lawful help must not
+/// be taken for one.
+fn solicitation_threshold(v: &Stacker, s: &Stacker, examples: &[(Evidence, bool)]) -> f32 {
+    let scored: Vec<(f32, f32, bool)> = examples
+        .iter()
+        .map(|(e, y)| (s.probability(e), v.probability(e), *y))
+        .collect();
+    for step in 0..=30 {
+        let t = 0.3 + step as f32 * 0.01;
+        let taken: Vec<bool> = scored
+            .iter()
+            .filter(|(ps, pv, _)| *ps >= t && ps >= pv)
+            .map(|(_, _, y)| *y)
+            .collect();
+        let right = taken.iter().filter(|y| **y).count();
+        if !taken.is_empty() && right as f32 / taken.len() as f32 >= MIN_OOF_SOLICITATION_PRECISION
+        {
+            return t;
+        }
+    }
+    0.6
 }
