@@ -151,6 +151,8 @@ pub fn train(
         }
     }
     let solicitation_threshold = solicitation_threshold(&v, &s, &solicitation);
+    let mut benign_desc = benign.clone();
+    benign_desc.sort_by(|a, b| b.total_cmp(a));
     let thresholds = Thresholds {
         violating: threshold,
         review,
@@ -162,10 +164,8 @@ pub fn train(
         oof_recall: recall(threshold),
         oof_false_positive_rate: fpr(threshold),
         oof_recall_at_fpr: [0.01f32, 0.02, 0.05].map(|rate| {
-            let mut sorted = benign.clone();
-            sorted.sort_by(|a, b| b.total_cmp(a));
-            let cut = sorted
-                .get((rate * sorted.len() as f32) as usize)
+            let cut = benign_desc
+                .get((rate * benign_desc.len() as f32) as usize)
                 .copied()
                 .unwrap_or(0.0);
             let above = positives.iter().filter(|p| **p > cut).count();
