@@ -15,6 +15,15 @@ pub struct TrainArgs {
     /// Folds for the out-of-fold predictions that calibrate the decision.
     #[arg(long, default_value_t = 5)]
     folds: usize,
+    /// Feature buckets are 2^bits.
+    #[arg(long, default_value_t = TrainConfig::default().bits, value_parser = clap::value_parser!(u32).range(8..=24))]
+    bits: u32,
+    /// AdaGrad step size.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// L2 penalty per step.
+    #[arg(long, default_value_t = TrainConfig::default().l2)]
+    l2: f32,
 }
 
 pub fn run(data: Option<&Path>, args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -36,6 +45,9 @@ pub fn run(data: Option<&Path>, args: TrainArgs) -> anyhow::Result<ExitCode> {
     );
     let config = TrainConfig {
         epochs: args.epochs,
+        bits: args.bits,
+        learning_rate: args.learning_rate,
+        l2: args.l2,
         ..TrainConfig::default()
     };
     let started = std::time::Instant::now();

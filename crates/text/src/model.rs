@@ -99,9 +99,11 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             bits: 18,
-            epochs: 12,
+            epochs: 24,
             learning_rate: 0.5,
-            l2: 1e-6,
+            // Measured out of fold: 1e-6 let rare n-grams memorise single texts (recall
+            // 0.637 at 2% of look-alikes); 3e-4 generalises (0.69).
+            l2: 3e-4,
             seed: 7,
         }
     }

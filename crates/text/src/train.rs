@@ -39,6 +39,11 @@ pub fn train(
     folds: usize,
 ) -> (TextModel, Calibration, TrainReport) {
     let folds = folds.max(2);
+    // Features are hashed to the size of the model being trained.
+    let detector = &detector.clone().with_model(
+        TextModel::untrained(config.bits),
+        detector.calibration().clone(),
+    );
     let analyses: Vec<_> = examples
         .iter()
         .map(|e| detector.analyse(&e.text, None))
