@@ -348,7 +348,7 @@ impl Detector {
             language,
             indicators,
             entities,
-            features: Features::from_lexical(lexical.as_str(), self.model.bits()),
+            features: Features::from_text(text, lexical.as_str(), self.model.bits()),
             question,
             quotes: quoted_spans(text),
         }

@@ -26,8 +26,3 @@ pub fn bucket(h: u64, bits: u32) -> u32 {
     z ^= z >> 33;
     (z >> (64 - bits)) as u32
 }
-
-/// Hashes a whole string.
-pub fn hash_str(salt: u64, s: &str) -> u64 {
-    s.chars().fold(seed(salt), |h, c| mix(h, c as u64))
-}

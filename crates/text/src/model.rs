@@ -5,7 +5,7 @@
 //! Arabizi, Vietnamese without diacritics and Chinese, and need no tokeniser per language.
 //! Weights are stored sparsely, quantised to 16 bits, in `data/model/model.bin`.
 
-use crate::hashing::{bucket, hash_str, mix, seed};
+use crate::hashing::{bucket, mix, seed};
 use breakwater_core::Category;
 use std::io::{Read, Write};
 
@@ -45,36 +45,73 @@ pub struct Features {
 }
 
 impl Features {
-    /// Extracts features from a lexical view: character 2–4-grams inside word boundaries,
-    /// words and word pairs.
+    /// Extracts features from two views of a text: the lexical view, where obfuscation is
+    /// undone so that `b0at` and `boat` meet, and the text as written (lower-cased), whose
+    /// punctuation, symbols and doubled letters the lexical view drops but which carry the
+    /// style of a post. Measured out of fold, both together catch more adverts at 1% of
+    /// look-alikes (0.648) than the lexical view (0.601) or the written text (0.632) alone.
+    pub fn from_text(written: &str, lexical: &str, bits: u32) -> Self {
+        let mut buckets = Vec::with_capacity((written.len() + lexical.len()) * 4);
+        let mut chars: Vec<u64> = Vec::with_capacity(64);
+        add_words(&mut buckets, &mut chars, lexical.split(' '), false, bits);
+        add_words(
+            &mut buckets,
+            &mut chars,
+            written.split_whitespace(),
+            true,
+            bits,
+        );
+        Features { buckets }
+    }
+
+    /// Extracts features from a lexical view alone.
     pub fn from_lexical(lexical: &str, bits: u32) -> Self {
         let mut buckets = Vec::with_capacity(lexical.len() * 4);
-        let mut prev_word: Option<u64> = None;
         let mut chars: Vec<u64> = Vec::with_capacity(64);
-        for word in lexical.split(' ').filter(|w| !w.is_empty()) {
-            chars.clear();
-            chars.push(0x20);
+        add_words(&mut buckets, &mut chars, lexical.split(' '), false, bits);
+        Features { buckets }
+    }
+}
+
+/// Adds character 2–4-grams inside word boundaries, words and word pairs.
+fn add_words<'a>(
+    buckets: &mut Vec<u32>,
+    chars: &mut Vec<u64>,
+    words: impl Iterator<Item = &'a str>,
+    lower: bool,
+    bits: u32,
+) {
+    let mut prev_word: Option<u64> = None;
+    for word in words.filter(|w| !w.is_empty()) {
+        chars.clear();
+        chars.push(0x20);
+        if lower {
+            chars.extend(word.chars().flat_map(char::to_lowercase).map(|c| c as u64));
+        } else {
             chars.extend(word.chars().map(|c| c as u64));
-            chars.push(0x20);
-            for i in 0..chars.len() {
-                let mut h = seed(SALT_CHAR);
-                for (n, &c) in chars[i..].iter().take(4).enumerate() {
-                    h = mix(h, c);
-                    // A Han or kana character is often a word in itself: in scripts written
-                    // without spaces it also counts alone.
-                    if n >= 1 || unspaced(c) {
-                        buckets.push(bucket(h, bits));
-                    }
+        }
+        chars.push(0x20);
+        for i in 0..chars.len() {
+            let mut h = seed(SALT_CHAR);
+            for (n, &c) in chars[i..].iter().take(4).enumerate() {
+                h = mix(h, c);
+                // A Han or kana character is often a word in itself: in scripts written
+                // without spaces it also counts alone.
+                if n >= 1 || unspaced(c) {
+                    buckets.push(bucket(h, bits));
                 }
             }
-            let w = hash_str(SALT_WORD, word);
-            buckets.push(bucket(w, bits));
-            if let Some(p) = prev_word {
-                buckets.push(bucket(mix(mix(seed(SALT_BIGRAM), p), w), bits));
-            }
-            prev_word = Some(w);
         }
-        Features { buckets }
+        // The word's hash from its characters, so that a lower-cased written word and
+        // the same lexical word are one feature.
+        let w = chars[1..chars.len() - 1]
+            .iter()
+            .fold(seed(SALT_WORD), |h, &c| mix(h, c));
+        buckets.push(bucket(w, bits));
+        if let Some(p) = prev_word {
+            buckets.push(bucket(mix(mix(seed(SALT_BIGRAM), p), w), bits));
+        }
+        prev_word = Some(w);
     }
 }
 
