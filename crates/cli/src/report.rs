@@ -177,6 +177,18 @@ fn referral_rows(received: &ReferralFigures, sent: &ReferralFigures) -> Vec<Vec<
     for c in categories {
         let n = |f: &ReferralFigures| f.by_category.get(c).copied().unwrap_or(0).to_string();
         rows.push(vec![format!("category: {c}"), n(received), n(sent)]);
+        let median = |f: &ReferralFigures| {
+            duration(
+                f.time_to_action_by_category
+                    .get(c)
+                    .and_then(|t| t.median_ms),
+            )
+        };
+        rows.push(vec![
+            format!("category: {c}, time to action, median"),
+            median(received),
+            median(sent),
+        ]);
     }
     rows
 }

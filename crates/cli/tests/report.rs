@@ -318,6 +318,7 @@ async fn seed(store: &Store) -> Seeded {
     let no_referrals = json!({
         "total": 0, "joined": 0, "by_category": {}, "by_outcome": {}, "overdue": 0,
         "time_to_action": {"decided": 0, "median_ms": null, "p90_ms": null},
+        "time_to_action_by_category": {},
     });
     let no_interventions = json!({
         "impressions": 0, "dismissals": 0, "impressions_by_language": {},
@@ -349,7 +350,8 @@ async fn seed(store: &Store) -> Seeded {
                 "by_category": {"smuggling_service": 4, "document_fraud": 1},
                 "by_outcome": {"removed": 1, "restricted": 1, "no_violation": 1, "open": 2},
                 "overdue": 1,
-                "time_to_action": tta(received_times),
+                "time_to_action": tta(received_times.clone()),
+                "time_to_action_by_category": {"smuggling_service": tta(received_times)},
             },
             "referrals_sent": no_referrals,
             "appeals": {"filed": 3, "decided": 2, "upheld": 1, "overturned": 1},
@@ -373,7 +375,8 @@ async fn seed(store: &Store) -> Seeded {
                 "by_category": {"smuggling_service": 4},
                 "by_outcome": {"removed": 1, "restricted": 1, "no_violation": 1, "open": 1},
                 "overdue": 1,
-                "time_to_action": tta(unit_times),
+                "time_to_action": tta(unit_times.clone()),
+                "time_to_action_by_category": {"smuggling_service": tta(unit_times)},
             },
             "appeals": no_appeals,
             "interventions": {
@@ -395,7 +398,8 @@ async fn seed(store: &Store) -> Seeded {
                 "by_category": {"document_fraud": 2},
                 "by_outcome": {"removed": 1, "open": 1},
                 "overdue": 0,
-                "time_to_action": tta(unit2_times),
+                "time_to_action": tta(unit2_times.clone()),
+                "time_to_action_by_category": {"document_fraud": tta(unit2_times)},
             },
             "appeals": no_appeals,
             "interventions": no_interventions,
@@ -441,7 +445,8 @@ async fn scenario(store: Store, db: Vec<String>) {
     let empty = json!({
         "items_total": 0, "decisions_total": 0,
         "referrals_received": {"total": 0, "joined": 0, "by_category": {}, "by_outcome": {},
-            "overdue": 0, "time_to_action": {"decided": 0, "median_ms": null, "p90_ms": null}},
+            "overdue": 0, "time_to_action": {"decided": 0, "median_ms": null, "p90_ms": null},
+            "time_to_action_by_category": {}},
         "appeals": {"filed": 0, "decided": 0, "upheld": 0, "overturned": 0},
         "interventions": {"impressions": 0, "dismissals": 0, "impressions_by_language": {},
             "impressions_by_message": {}},

@@ -14,9 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use breakwater_core::Category;
 use breakwater_store::{
-    NewReferral, OrgKind, Referral, ReferralFilter, ReferralOutcome, ReferralRole, ReferralStatus,
-    ReferralTarget, Role, DEFAULT_REFERRAL_DEADLINE_HOURS, MAX_REFERRAL_DEADLINE_MS,
-    MAX_REFERRAL_TARGETS,
+    NewReferral, OrgKind, Referral, ReferralFilter, ReferralOrder, ReferralOutcome, ReferralRole,
+    ReferralStatus, ReferralTarget, Role, DEFAULT_REFERRAL_DEADLINE_HOURS,
+    MAX_REFERRAL_DEADLINE_MS, MAX_REFERRAL_TARGETS,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -141,6 +141,7 @@ struct ListQuery {
     role: Option<ReferralRole>,
     status: Option<ReferralStatus>,
     overdue: Option<bool>,
+    order: Option<ReferralOrder>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -161,6 +162,7 @@ async fn list(
         role: q.role,
         status: q.status,
         overdue: q.overdue,
+        order: q.order,
     };
     let page = state
         .store

@@ -289,8 +289,8 @@ pub use orgs::{ApiKey, Organisation, Principal};
 pub use outbox::{Delivery, DeliveryState, Webhook};
 pub use referrals::{
     content_hash, normalise_url, NewReferral, Referral, ReferralEvent, ReferralFilter,
-    ReferralOutcome, ReferralRole, ReferralStatus, ReferralTarget, Referred, Referrer,
-    DEFAULT_REFERRAL_DEADLINE_HOURS, MAX_REFERRAL_DEADLINE_MS, MAX_REFERRAL_TARGETS,
+    ReferralOrder, ReferralOutcome, ReferralRole, ReferralStatus, ReferralTarget, Referred,
+    Referrer, DEFAULT_REFERRAL_DEADLINE_HOURS, MAX_REFERRAL_DEADLINE_MS, MAX_REFERRAL_TARGETS,
 };
 pub use report::{
     AppealFigures, DeliveryFigures, InterventionFigures, ReferralFigures, TimeToAction,

@@ -140,12 +140,23 @@ pub struct Referred {
     pub joined: bool,
 }
 
+string_enum!(
+    /// The order of a referral list: newest first, or the soonest deadline first (the
+    /// order a platform works through what it was sent).
+    ReferralOrder {
+        Newest => "newest",
+        Deadline => "deadline",
+    }
+);
+
 /// Filters for [`Store::list_referrals`]; `None` means any.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferralFilter {
     pub role: Option<ReferralRole>,
     pub status: Option<ReferralStatus>,
     pub overdue: Option<bool>,
+    /// `None` is newest first.
+    pub order: Option<ReferralOrder>,
 }
 
 /// The key two URLs of the same content share: scheme, `www.`/`m.`, default ports,
@@ -678,7 +689,8 @@ impl Store {
         Ok(Some(referral))
     }
 
-    /// Referrals that `org` sent or received, newest first, without referrers and timeline.
+    /// Referrals that `org` sent or received, newest first or soonest deadline first,
+    /// without referrers and timeline.
     pub async fn list_referrals(
         &self,
         org: i64,
@@ -686,15 +698,20 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Referral>> {
-        let before = match cursor {
+        let by_deadline = filter.order == Some(ReferralOrder::Deadline);
+        // The cursor is the last row's sort key: (id) newest first, (deadline, id) by
+        // deadline; it is bound to the organisation it was given to.
+        let (after_deadline, after_id) = match cursor {
             Some(c) => {
-                let (org_in_cursor, id) = decode_cursor(c)?;
-                if org_in_cursor != org {
-                    return Err(StoreError::InvalidCursor);
+                let key = decode_keyset(c)?;
+                match (key.as_slice(), by_deadline) {
+                    (&[o, id], false) if o == org => (0, id),
+                    (&[o, deadline, id], true) if o == org => (deadline, id),
+                    _ => return Err(StoreError::InvalidCursor),
                 }
-                id
             }
-            None => i64::MAX,
+            None if by_deadline => (i64::MIN, i64::MIN),
+            None => (0, i64::MAX),
         };
         let limit = page_limit(limit);
         let now = now_ms();
@@ -704,6 +721,12 @@ impl Store {
             Some(ReferralRole::Received) => 2,
         };
         let overdue: i64 = filter.overdue.map_or(-1, i64::from);
+        let page = if by_deadline {
+            "AND (r.deadline_at > $8 OR (r.deadline_at = $8 AND r.id > $6)) \
+             ORDER BY r.deadline_at, r.id LIMIT $7"
+        } else {
+            "AND r.id < $6 AND $8 = $8 ORDER BY r.id DESC LIMIT $7"
+        };
         // Overdue is a function of the clock, so it is computed here rather than stored.
         let sql = format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals r WHERE \
@@ -711,8 +734,7 @@ impl Store {
              referral_referrers x WHERE x.referral_id = r.id AND x.organisation_id = $1))) \
              AND ($3 IS NULL OR r.status = $3) \
              AND ($4 < 0 OR (CASE WHEN r.status IN ('open', 'acknowledged') \
-             AND r.deadline_at < $5 THEN 1 ELSE 0 END) = $4) \
-             AND r.id < $6 ORDER BY r.id DESC LIMIT $7"
+             AND r.deadline_at < $5 THEN 1 ELSE 0 END) = $4) {page}"
         );
         let rows: Vec<ReferralRow> = with_pool!(self, pool => {
             sqlx::query_as(&sql)
@@ -721,8 +743,9 @@ impl Store {
                 .bind(filter.status.map(ReferralStatus::as_str))
                 .bind(overdue)
                 .bind(now)
-                .bind(before)
+                .bind(after_id)
                 .bind(limit + 1)
+                .bind(after_deadline)
                 .fetch_all(pool)
                 .await?
         });
@@ -733,7 +756,11 @@ impl Store {
             .map(|r| referral_from_row(r, now))
             .collect::<Result<Vec<_>>>()?;
         let next_cursor = match items.last() {
-            Some(last) if more => Some(encode_cursor(org, last.id)),
+            Some(last) if more => Some(if by_deadline {
+                encode_keyset(&[org, last.deadline_at, last.id])
+            } else {
+                encode_keyset(&[org, last.id])
+            }),
             _ => None,
         };
         Ok(Page { items, next_cursor })
@@ -943,4 +970,18 @@ mod tests {
         );
         assert_ne!(content_hash("boat to uk"), content_hash("boat to it"));
     }
+}
+
+/// A page cursor: the organisation it was given to, then the last row's sort key.
+fn encode_keyset(parts: &[i64]) -> String {
+    let text: Vec<String> = parts.iter().map(i64::to_string).collect();
+    hex::encode(text.join("."))
+}
+
+fn decode_keyset(cursor: &str) -> Result<Vec<i64>> {
+    let bytes = hex::decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    text.split('.')
+        .map(|p| p.parse().map_err(|_| StoreError::InvalidCursor))
+        .collect()
 }

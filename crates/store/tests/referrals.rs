@@ -7,8 +7,8 @@ mod common;
 
 use breakwater_core::{Assessment, Category, Contributions, Item, Verdict};
 use breakwater_store::{
-    day_of, now_ms, InterventionEvent, NewReferral, OrgKind, ReferralFilter, ReferralOutcome,
-    ReferralRole, ReferralStatus, ReferralTarget, Store, StoreError,
+    day_of, now_ms, InterventionEvent, NewReferral, OrgKind, ReferralFilter, ReferralOrder,
+    ReferralOutcome, ReferralRole, ReferralStatus, ReferralTarget, Store, StoreError,
 };
 use common::Harness;
 use serde_json::json;
@@ -332,6 +332,40 @@ async fn deadlines_filters_and_pages(h: &Harness) {
         ids(status(ReferralStatus::Open), unit).await,
         vec![(ok, false)]
     );
+
+    // Soonest deadline first, for a platform working through what it was sent; the
+    // cursor carries the deadline, so pages do not skip or repeat.
+    let soonest = |cursor: Option<String>| async move {
+        s.list_referrals(
+            platform,
+            &ReferralFilter {
+                order: Some(ReferralOrder::Deadline),
+                ..ReferralFilter::default()
+            },
+            cursor.as_deref(),
+            1,
+        )
+        .await
+        .unwrap()
+    };
+    let first = soonest(None).await;
+    assert_eq!(first.items[0].id, late);
+    let second = soonest(first.next_cursor.clone()).await;
+    assert_eq!(second.items[0].id, ok);
+    assert!(second.next_cursor.is_none());
+    assert!(matches!(
+        s.list_referrals(
+            unit,
+            &ReferralFilter {
+                order: Some(ReferralOrder::Deadline),
+                ..ReferralFilter::default()
+            },
+            first.next_cursor.as_deref(),
+            1
+        )
+        .await,
+        Err(StoreError::InvalidCursor)
+    ));
 
     // Content found not to violate is asked about again by a new referral.
     let asked_again = s

@@ -85,10 +85,17 @@ fn add_words<'a>(
     for word in words.filter(|w| !w.is_empty()) {
         chars.clear();
         chars.push(0x20);
+        // Digits count as one digit: a phone number or a price says as much whatever its
+        // digits, and the model must not learn particular numbers.
+        let digit = |c: char| if c.is_ascii_digit() { '0' } else { c };
         if lower {
-            chars.extend(word.chars().flat_map(char::to_lowercase).map(|c| c as u64));
+            chars.extend(
+                word.chars()
+                    .flat_map(char::to_lowercase)
+                    .map(|c| digit(c) as u64),
+            );
         } else {
-            chars.extend(word.chars().map(|c| c as u64));
+            chars.extend(word.chars().map(|c| digit(c) as u64));
         }
         chars.push(0x20);
         for i in 0..chars.len() {
