@@ -725,6 +725,7 @@ impl Store {
             "AND (r.deadline_at > $8 OR (r.deadline_at = $8 AND r.id > $6)) \
              ORDER BY r.deadline_at, r.id LIMIT $7"
         } else {
+            // Both orders bind the same parameters; this one has no use for $8.
             "AND r.id < $6 AND $8 = $8 ORDER BY r.id DESC LIMIT $7"
         };
         // Overdue is a function of the clock, so it is computed here rather than stored.
