@@ -395,17 +395,28 @@ pub fn canonical_json(v: &Value) -> String {
 }
 
 fn encode_cursor(a: i64, b: i64) -> String {
-    hex::encode(format!("{a}.{b}"))
+    encode_keyset(&[a, b])
 }
 
 fn decode_cursor(cursor: &str) -> Result<(i64, i64)> {
+    match decode_keyset(cursor)?.as_slice() {
+        &[a, b] => Ok((a, b)),
+        _ => Err(StoreError::InvalidCursor),
+    }
+}
+
+/// A page cursor: the organisation it was given to, then the last row's sort key.
+fn encode_keyset(parts: &[i64]) -> String {
+    let text: Vec<String> = parts.iter().map(i64::to_string).collect();
+    hex::encode(text.join("."))
+}
+
+fn decode_keyset(cursor: &str) -> Result<Vec<i64>> {
     let bytes = hex::decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    let (a, b) = text.split_once('.').ok_or(StoreError::InvalidCursor)?;
-    Ok((
-        a.parse().map_err(|_| StoreError::InvalidCursor)?,
-        b.parse().map_err(|_| StoreError::InvalidCursor)?,
-    ))
+    text.split('.')
+        .map(|p| p.parse().map_err(|_| StoreError::InvalidCursor))
+        .collect()
 }
 
 fn page_limit(limit: u32) -> i64 {

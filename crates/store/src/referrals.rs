@@ -920,20 +920,6 @@ impl Store {
     }
 }
 
-/// A page cursor: the organisation it was given to, then the last row's sort key.
-fn encode_keyset(parts: &[i64]) -> String {
-    let text: Vec<String> = parts.iter().map(i64::to_string).collect();
-    hex::encode(text.join("."))
-}
-
-fn decode_keyset(cursor: &str) -> Result<Vec<i64>> {
-    let bytes = hex::decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    text.split('.')
-        .map(|p| p.parse().map_err(|_| StoreError::InvalidCursor))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

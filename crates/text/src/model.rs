@@ -63,14 +63,6 @@ impl Features {
         );
         Features { buckets }
     }
-
-    /// Extracts features from a lexical view alone.
-    pub fn from_lexical(lexical: &str, bits: u32) -> Self {
-        let mut buckets = Vec::with_capacity(lexical.len() * 4);
-        let mut chars: Vec<u64> = Vec::with_capacity(64);
-        add_words(&mut buckets, &mut chars, lexical.split(' '), false, bits);
-        Features { buckets }
-    }
 }
 
 /// Adds character 2–4-grams inside word boundaries, words and word pairs.
@@ -393,7 +385,7 @@ mod tests {
 
     fn example(text: &str, label: Option<Category>) -> (Features, usize) {
         (
-            Features::from_lexical(&fold_term(text), 16),
+            Features::from_text(text, &fold_term(text), 16),
             class_of(label),
         )
     }
